@@ -1,0 +1,71 @@
+"""Atomic file output: write to a temporary file beside the target, then ``os.replace``.
+
+A crash, a full disk or an exception half-way leaves the old file (or no file), never a
+truncated one. Existing files are refused unless ``overwrite`` is set.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from octvessel.errors import InputError
+
+
+def check_writable(path: str | Path, overwrite: bool = False) -> Path:
+    """Refuse an existing ``path`` unless ``overwrite``; create its parent folder."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise InputError("exists already; pass --overwrite (overwrite=True) to replace it", path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create the output folder: {exc.strerror or exc}", path.parent) from exc
+    return path
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path, overwrite: bool = True) -> Iterator[Path]:
+    """Yield a temporary path in ``path``'s folder; on success move it onto ``path``.
+
+    The temporary file keeps ``path``'s suffix so writers that pick a format from the name
+    still work. On any exception the temporary file is removed and ``path`` is untouched.
+    """
+    path = check_writable(path, overwrite)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    except OSError as exc:
+        raise InputError(f"cannot write in this folder: {exc.strerror or exc}", path.parent) from exc
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise InputError(f"could not be written: {exc.strerror or exc}", path) from exc
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_bytes(path: str | Path, data: bytes, overwrite: bool = True) -> Path:
+    with atomic_path(path, overwrite) as tmp:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    return Path(path)
+
+
+def write_text(path: str | Path, text: str, overwrite: bool = True) -> Path:
+    return write_bytes(path, text.encode("utf-8"), overwrite)
+
+
+def write_json(path: str | Path, obj: Any, overwrite: bool = True) -> Path:
+    return write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n", overwrite)

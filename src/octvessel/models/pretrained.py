@@ -1,0 +1,257 @@
+"""Weights bundles: ``save_pretrained`` / ``from_pretrained`` / ``load_model``.
+
+A bundle is a folder holding
+
+- ``model.safetensors`` -- the state dict (float32, or float16 to halve the size);
+- ``config.json`` -- schema version, registered model name, the network's config, its
+  preprocessing, package version, and the sha256 of each weights file;
+- ``README.md`` -- the model card.
+
+Nothing is ever unpickled: weights come only from safetensors, and ``config.json`` is
+validated before a model is built.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from octvessel import __version__, atomic
+from octvessel.errors import InputError, OctvesselError
+from octvessel.models.base import SegmentationModel
+from octvessel.models.registry import create_model, get_spec
+from octvessel.preprocessing import Preprocessing
+
+SCHEMA_VERSION = 1
+WEIGHTS_NAME = "model.safetensors"
+CONFIG_NAME = "config.json"
+CARD_NAME = "README.md"
+#: files looked for, in order, in a training run folder
+RUN_WEIGHTS = ("best.safetensors", "model.safetensors", "last.safetensors")
+SHIPPED_DIR = Path(__file__).resolve().parent.parent / "weights"
+WEIGHT_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+@dataclass
+class BundleConfig:
+    """The validated content of a ``config.json``."""
+
+    model: str
+    model_config: dict[str, Any]
+    preprocessing: Preprocessing = field(default_factory=Preprocessing)
+    sha256: dict[str, str] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    octvessel_version: str = __version__
+    schema_version: int = SCHEMA_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": self.schema_version,
+            "model": self.model,
+            "model_config": self.model_config,
+            "preprocessing": self.preprocessing.to_dict(),
+            "sha256": self.sha256,
+            "octvessel_version": self.octvessel_version,
+            "metadata": self.metadata,
+        }
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> BundleConfig:
+        """Read and validate ``config.json``; errors name the file and the expectation."""
+        path = Path(path)
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise InputError("missing: a model needs its config.json beside the weights", path) from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InputError(f"not a valid JSON model config ({exc})", path) from None
+        if not isinstance(raw, dict):
+            raise InputError("expected a JSON object with 'model' and 'model_config'", path)
+        version = raw.get("schema_version", SCHEMA_VERSION)
+        if not isinstance(version, int) or version > SCHEMA_VERSION:
+            raise InputError(f"schema_version {version!r} is newer than this octvessel understands ({SCHEMA_VERSION})", path)
+        name, model_config = raw.get("model"), raw.get("model_config", {})
+        if not isinstance(name, str) or not isinstance(model_config, dict):
+            raise InputError("expected 'model' (a registered model name) and 'model_config' (an object)", path)
+        try:
+            get_spec(name)
+            spec_pre = raw.get("preprocessing", {})
+            pre = Preprocessing.from_dict(spec_pre if isinstance(spec_pre, dict) else {})
+        except InputError as exc:
+            raise InputError(str(exc), path) from None
+        sha = raw.get("sha256", {})
+        return cls(
+            model=name,
+            model_config=model_config,
+            preprocessing=pre,
+            sha256=sha if isinstance(sha, dict) else {},
+            metadata=raw.get("metadata", {}) if isinstance(raw.get("metadata", {}), dict) else {},
+            octvessel_version=str(raw.get("octvessel_version", "unknown")),
+            schema_version=version,
+        )
+
+    def build(self, source: Path | None = None) -> SegmentationModel:
+        """A freshly initialised model of this config (errors name ``source``)."""
+        try:
+            return create_model(self.model, **self.model_config)
+        except InputError as exc:
+            raise InputError(str(exc), source) from None
+
+
+def sha256_of(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def save_weights(model: torch.nn.Module, path: str | Path, dtype: str = "float32", overwrite: bool = True) -> str:
+    """Write the state dict as safetensors (atomically); return its sha256."""
+    if dtype not in WEIGHT_DTYPES:
+        raise InputError(f"dtype={dtype!r}: expected one of {', '.join(WEIGHT_DTYPES)}")
+    tensors = {
+        k: (v.detach().to(WEIGHT_DTYPES[dtype]) if v.is_floating_point() else v.detach()).contiguous().cpu()
+        for k, v in model.state_dict().items()
+    }
+    meta = {"format": "pt", "octvessel_version": __version__}
+    with atomic.atomic_path(path, overwrite) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
+    return sha256_of(path)
+
+
+def load_weights(model: torch.nn.Module, path: str | Path, expected_sha256: str | None = None) -> None:
+    """Load safetensors weights into ``model`` (strict); mismatches raise :class:`InputError`."""
+    path = Path(path)
+    if expected_sha256 is not None:
+        actual = sha256_of(path)
+        if actual != expected_sha256:
+            raise InputError(f"sha256 {actual[:12]}... does not match the {expected_sha256[:12]}... recorded in config.json (corrupt or replaced file)", path)
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise InputError(f"not a readable safetensors file ({exc})", path) from None
+    own = model.state_dict()
+    missing = sorted(set(own) - set(tensors))
+    unexpected = sorted(set(tensors) - set(own))
+    wrong = [f"{k} {tuple(tensors[k].shape)} != {tuple(v.shape)}" for k, v in own.items() if k in tensors and tensors[k].shape != v.shape]
+    if missing or unexpected or wrong:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing (e.g. {missing[0]})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
+        if wrong:
+            parts.append(f"{len(wrong)} of another shape (e.g. {wrong[0]})")
+        raise InputError(f"weights do not fit the architecture in config.json: {'; '.join(parts)}", path)
+    model.load_state_dict({k: v.to(own[k].dtype) for k, v in tensors.items()}, strict=True)
+
+
+def model_card(model: SegmentationModel, config: BundleConfig) -> str:
+    """A minimal model card; trainers and shipped weights extend it with data and metrics."""
+    lines = [
+        f"# {config.metadata.get('title', config.model)}",
+        "",
+        f"- architecture: `{config.model}` ({model.count_parameters():,} parameters)",
+        f"- config: `{json.dumps(config.model_config, sort_keys=True)}`",
+        f"- preprocessing: `{json.dumps(config.preprocessing.to_dict(), sort_keys=True)}`",
+        f"- octvessel version: {config.octvessel_version}",
+    ]
+    lines += [f"- sha256 of `{name}`: `{digest}`" for name, digest in config.sha256.items()]
+    for key, value in config.metadata.items():
+        if key != "title":
+            lines.append(f"- {key}: {value}")
+    lines += ["", "Licence: MIT (code and weights).", ""]
+    return "\n".join(lines)
+
+
+def save_pretrained(
+    model: SegmentationModel,
+    directory: str | Path,
+    *,
+    preprocessing: Preprocessing | None = None,
+    metadata: dict[str, Any] | None = None,
+    dtype: str = "float32",
+    card: str | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write ``model`` as a bundle folder (weights, config.json, model card), each file atomically."""
+    directory = Path(directory)
+    name = getattr(model, "registry_name", model.name)
+    config = BundleConfig(
+        model=name,
+        model_config=model.config.to_dict(),
+        preprocessing=preprocessing or get_spec(name).preprocessing,
+        metadata=dict(metadata or {}),
+    )
+    for fname in (WEIGHTS_NAME, CONFIG_NAME):
+        atomic.check_writable(directory / fname, overwrite)
+    config.sha256[WEIGHTS_NAME] = save_weights(model, directory / WEIGHTS_NAME, dtype, overwrite)
+    atomic.write_json(directory / CONFIG_NAME, config.to_dict(), overwrite=True)
+    atomic.write_text(directory / CARD_NAME, card or model_card(model, config), overwrite=True)
+    return directory
+
+
+def list_shipped() -> dict[str, Path]:
+    """Shipped weights bundles inside the package: name -> folder."""
+    if not SHIPPED_DIR.is_dir():
+        return {}
+    return {p.name: p for p in sorted(SHIPPED_DIR.iterdir()) if (p / CONFIG_NAME).is_file()}
+
+
+def resolve_weights(model_ref: str | Path) -> Path:
+    """Find the weights file for MODEL: a shipped name, a run/bundle folder or a ``.safetensors`` file."""
+    shipped = list_shipped()
+    if isinstance(model_ref, str) and model_ref in shipped:
+        return shipped[model_ref] / WEIGHTS_NAME
+    path = Path(model_ref)
+    if path.is_dir():
+        for candidate in RUN_WEIGHTS:
+            if (path / candidate).is_file():
+                return path / candidate
+        raise InputError(f"no weights found: expected one of {', '.join(RUN_WEIGHTS)} in this folder", path)
+    if path.is_file():
+        if path.suffix != ".safetensors":
+            raise InputError("expected a .safetensors weights file (pickled checkpoints are never loaded)", path)
+        return path
+    names = ", ".join(shipped) or "none installed"
+    raise InputError(f"not a shipped model name (shipped: {names}), a folder or a .safetensors file", path)
+
+
+def load_model(model_ref: str | Path, device: str | torch.device = "cpu") -> tuple[SegmentationModel, BundleConfig]:
+    """Load MODEL (shipped name, run or bundle folder, or ``.safetensors`` with ``config.json`` beside).
+
+    Returns the model in eval mode and its validated :class:`BundleConfig`.
+    """
+    weights = resolve_weights(model_ref)
+    config = BundleConfig.from_file(weights.parent / CONFIG_NAME)
+    model = config.build(weights.parent / CONFIG_NAME)
+    load_weights(model, weights, config.sha256.get(weights.name))
+    model.bundle_config = config
+    return model.to(device).eval(), config
+
+
+def from_pretrained(directory: str | Path, device: str | torch.device = "cpu") -> SegmentationModel:
+    """The model of a bundle folder (see :func:`load_model` for the config too)."""
+    return load_model(directory, device)[0]
+
+
+__all__ = [
+    "BundleConfig",
+    "OctvesselError",
+    "from_pretrained",
+    "list_shipped",
+    "load_model",
+    "load_weights",
+    "resolve_weights",
+    "save_pretrained",
+    "save_weights",
+    "sha256_of",
+]
