@@ -50,12 +50,17 @@ def test_auc_by_hand():
 def test_evaluate_pools_pixels_and_reports_per_image():
     rng = np.random.default_rng(0)
     labels = [rng.random((8, 9)) < 0.3 for _ in range(3)]
-    probs = [np.clip(lab * 0.7 + rng.random(lab.shape) * 0.5, 0, 1).astype(np.float32) for lab in labels]
+    probs = [
+        np.clip(lab * 0.7 + rng.random(lab.shape) * 0.5, 0, 1).astype(np.float32) for lab in labels
+    ]
     fovs = [np.ones_like(lab) for lab in labels]
     fovs[1][:, :3] = False
     res = evaluate(probs, labels, fovs, threshold=0.5, names=["a", "b", "c"])
     assert res["n_images"] == 3 and res["n_pixels"] == 8 * 9 * 3 - 8 * 3
-    total = sum((confusion(p >= 0.5, lab, f) for p, lab, f in zip(probs, labels, fovs)), Confusion(0, 0, 0, 0))
+    total = sum(
+        (confusion(p >= 0.5, lab, f) for p, lab, f in zip(probs, labels, fovs, strict=True)),
+        Confusion(0, 0, 0, 0),
+    )
     assert res["pooled"]["accuracy"] == pytest.approx(threshold_metrics(total)["accuracy"])
     assert [r["name"] for r in res["per_image"]] == ["a", "b", "c"]
     assert res["mean"]["f1"] == pytest.approx(np.mean([r["f1"] for r in res["per_image"]]))

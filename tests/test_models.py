@@ -19,14 +19,23 @@ def conv_params(c_in: int, c_out: int, k: int) -> int:
 def iternet_params_by_hand(c: int = 3, k: int = 32, iterations: int = 3) -> int:
     """DESIGN.md section 4 counted layer by layer, independently of the implementation."""
     w = [k, 2 * k, 4 * k, 8 * k, 16 * k]
-    enc = sum(conv_params(a, b, 3) + conv_params(b, b, 3) for a, b in zip([c, *w[:-1]], w))
-    dec = sum(conv_params(w[i + 1], w[i], 2) + conv_params(2 * w[i], w[i], 3) + conv_params(w[i], w[i], 3) for i in range(4))
+    enc = sum(
+        conv_params(a, b, 3) + conv_params(b, b, 3) for a, b in zip([c, *w[:-1]], w, strict=True)
+    )
+    dec = sum(
+        conv_params(w[i + 1], w[i], 2) + conv_params(2 * w[i], w[i], 3) + conv_params(w[i], w[i], 3)
+        for i in range(4)
+    )
     mini = 0
     if iterations:
         mini = 2 * conv_params(k, k, 3)  # level 1 of the mini-UNet
         mini += conv_params(k, 2 * k, 3) + conv_params(2 * k, 2 * k, 3)
         mini += conv_params(2 * k, 4 * k, 3) + conv_params(4 * k, 4 * k, 3)
-        mini += conv_params(4 * k, 2 * k, 2) + conv_params(4 * k, 2 * k, 3) + conv_params(2 * k, 2 * k, 3)
+        mini += (
+            conv_params(4 * k, 2 * k, 2)
+            + conv_params(4 * k, 2 * k, 3)
+            + conv_params(2 * k, 2 * k, 3)
+        )
         mini += conv_params(2 * k, k, 2) + conv_params(2 * k, k, 3) + conv_params(k, k, 3)
     fuse = sum(conv_params((i + 2) * k, k, 1) for i in range(iterations))
     heads = (iterations + 1) * conv_params(k, 1, 1)
@@ -78,7 +87,9 @@ def test_mini_unet_weights_are_shared_across_iterations():
         after = model(x)
     assert torch.equal(before[0], after[0])
     for i in (1, 2, 3):
-        assert not torch.allclose(before[i], after[i]), f"output {i} did not use the shared mini-UNet"
+        assert not torch.allclose(before[i], after[i]), (
+            f"output {i} did not use the shared mini-UNet"
+        )
 
 
 def test_fusion_convs_are_unshared_and_see_all_previous_first_levels():
@@ -109,7 +120,9 @@ def test_gradients_reach_every_parameter():
     model = create_model("iternet", base_channels=4, iterations=3)
     outs = model(torch.rand(2, 3, 20, 36))
     sum(o.mean() for o in outs).backward()
-    missing = [n for n, p in model.named_parameters() if p.grad is None or not torch.any(p.grad != 0)]
+    missing = [
+        n for n, p in model.named_parameters() if p.grad is None or not torch.any(p.grad != 0)
+    ]
     assert not missing
 
 

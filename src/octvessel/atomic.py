@@ -25,7 +25,9 @@ def check_writable(path: str | Path, overwrite: bool = False) -> Path:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise InputError(f"cannot create the output folder: {exc.strerror or exc}", path.parent) from exc
+        raise InputError(
+            f"cannot create the output folder: {exc.strerror or exc}", path.parent
+        ) from exc
     return path
 
 
@@ -38,11 +40,18 @@ def atomic_path(path: str | Path, overwrite: bool = True) -> Iterator[Path]:
     """
     path = check_writable(path, overwrite)
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent
+        )
     except OSError as exc:
-        raise InputError(f"cannot write in this folder: {exc.strerror or exc}", path.parent) from exc
+        raise InputError(
+            f"cannot write in this folder: {exc.strerror or exc}", path.parent
+        ) from exc
     os.close(fd)
     tmp = Path(tmp_name)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
     try:
         yield tmp
         os.replace(tmp, path)
@@ -68,4 +77,6 @@ def write_text(path: str | Path, text: str, overwrite: bool = True) -> Path:
 
 
 def write_json(path: str | Path, obj: Any, overwrite: bool = True) -> Path:
-    return write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n", overwrite)
+    return write_text(
+        path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n", overwrite
+    )

@@ -17,7 +17,9 @@ from octvessel.errors import NotImplementedYet, OctvesselError
 
 def _not_yet(verb: str) -> Callable[[argparse.Namespace], int]:
     def handler(args: argparse.Namespace) -> int:
-        raise NotImplementedYet(f"'octvessel {verb}' is not implemented in octvessel {__version__} yet")
+        raise NotImplementedYet(
+            f"'octvessel {verb}' is not implemented in octvessel {__version__} yet"
+        )
 
     return handler
 
@@ -43,7 +45,13 @@ def cmd_models(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from octvessel.demo import DemoConfig, run_demo
 
-    cfg = DemoConfig(steps=args.steps, seed=args.seed, n_train=args.n_train, n_test=args.n_test, bf16=not args.no_bf16)
+    cfg = DemoConfig(
+        steps=args.steps,
+        seed=args.seed,
+        n_train=args.n_train,
+        n_test=args.n_test,
+        bf16=not args.no_bf16,
+    )
     run_demo(args.output, cfg, overwrite=args.overwrite, progress=not args.no_progress)
     return 0
 
@@ -57,19 +65,36 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
 
-    def verb(name: str, help_: str, handler: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
+    def verb(
+        name: str, help_: str, handler: Callable[[argparse.Namespace], int]
+    ) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_, description=help_)
-        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks of errors")
+        p.add_argument(
+            "--debug",
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help="show tracebacks of errors",
+        )
         p.set_defaults(handler=handler)
         return p
 
-    p = verb("reconstruct", "OCT volume(s) -> en-face image(s) (not implemented yet)", _not_yet("reconstruct"))
+    p = verb(
+        "reconstruct",
+        "OCT volume(s) -> en-face image(s) (not implemented yet)",
+        _not_yet("reconstruct"),
+    )
     p.add_argument("-i", "--input", required=True, help="volume file or folder")
     p.add_argument("-o", "--output", required=True, help="output folder")
     p.add_argument("--variant", default="P1,P2,P3", help="comma-separated variants")
-    p.add_argument("--isotropic", action="store_true", help="resample the slow axis to the physical spacing")
+    p.add_argument(
+        "--isotropic", action="store_true", help="resample the slow axis to the physical spacing"
+    )
 
-    p = verb("phantom", "write synthetic OCT volumes and a CAVRI-C-style dataset (not implemented yet)", _not_yet("phantom"))
+    p = verb(
+        "phantom",
+        "write synthetic OCT volumes and a CAVRI-C-style dataset (not implemented yet)",
+        _not_yet("phantom"),
+    )
     p.add_argument("-o", "--output", required=True)
     p.add_argument("-n", type=int, default=4)
     p.add_argument("--seed", type=int, default=0)
@@ -83,7 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
 
-    p = verb("predict", "vessel maps for images, no labels needed (not implemented yet)", _not_yet("predict"))
+    p = verb(
+        "predict",
+        "vessel maps for images, no labels needed (not implemented yet)",
+        _not_yet("predict"),
+    )
     p.add_argument("-i", "--input", required=True, help="image, folder or dataset")
     p.add_argument("-o", "--output", required=True)
     p.add_argument("-m", "--model", required=True, help="shipped name, run folder or .safetensors")
@@ -93,7 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tta", action="store_true")
     p.add_argument("--overwrite", action="store_true")
 
-    p = verb("evaluate", "metrics of predictions or of a model against labels (not implemented yet)", _not_yet("evaluate"))
+    p = verb(
+        "evaluate",
+        "metrics of predictions or of a model against labels (not implemented yet)",
+        _not_yet("evaluate"),
+    )
     p.add_argument("-d", "--dataset", required=True)
     p.add_argument("--split")
     g = p.add_mutually_exclusive_group(required=True)
@@ -107,22 +140,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--folds", type=int, default=6)
     p.add_argument("--model", default="iternet")
 
-    p = verb("report", "self-contained HTML report of a run, evaluation or cv (not implemented yet)", _not_yet("report"))
+    p = verb(
+        "report",
+        "self-contained HTML report of a run, evaluation or cv (not implemented yet)",
+        _not_yet("report"),
+    )
     p.add_argument("run_dir")
     p.add_argument("-o", "--output")
 
     p = verb("models", "list model architectures and shipped weights", cmd_models)
     p.add_argument("--count", action="store_true", help="also count each architecture's parameters")
 
-    p = verb("demo", "the main job on embedded defaults: synthetic data -> train -> predict -> metrics", cmd_demo)
-    p.add_argument("-o", "--output", default="demo-output", help="output folder (default: ./demo-output)")
+    p = verb(
+        "demo",
+        "the main job on embedded defaults: synthetic data -> train -> predict -> metrics",
+        cmd_demo,
+    )
+    p.add_argument(
+        "-o", "--output", default="demo-output", help="output folder (default: ./demo-output)"
+    )
     p.add_argument("--steps", type=int, default=300, help="training steps (default 300)")
     p.add_argument("--n-train", type=int, default=12, help="synthetic training images")
     p.add_argument("--n-test", type=int, default=4, help="synthetic test images")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-bf16", action="store_true", help="train and predict in float32")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--overwrite", action="store_true", help="redo a finished demo in the same folder")
+    p.add_argument(
+        "--overwrite", action="store_true", help="redo a finished demo in the same folder"
+    )
 
     p = verb("export", "ONNX export of a model (not implemented yet)", _not_yet("export"))
     p.add_argument("-m", "--model", required=True)
@@ -147,7 +192,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             traceback.print_exc()
         else:
-            print(f"octvessel {args.verb}: internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", file=sys.stderr)
+            print(
+                f"octvessel {args.verb}: internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
+                file=sys.stderr,
+            )
         return 1
 
 

@@ -70,28 +70,46 @@ def make_dataset(root: Path, cfg: DemoConfig, overwrite: bool) -> None:
         names[split].append(name)
     atomic.write_json(
         root / "dataset.json",
-        {"name": "octvessel synthetic en-face demo", "splits": names, "channels": 1, "spacing": [0.05, 0.0182]},
+        {
+            "name": "octvessel synthetic en-face demo",
+            "splits": names,
+            "channels": 1,
+            "spacing": [0.05, 0.0182],
+        },
         overwrite=overwrite,
     )
 
 
-def run_demo(out: str | Path, cfg: DemoConfig | None = None, overwrite: bool = False, progress: bool = True) -> dict:
+def run_demo(
+    out: str | Path, cfg: DemoConfig | None = None, overwrite: bool = False, progress: bool = True
+) -> dict:
     """Run the demo into folder ``out``; returns the evaluation result."""
     cfg = cfg or DemoConfig()
     out = Path(out)
     if (out / "metrics.json").exists() and not overwrite:
         raise InputError("holds a finished demo already; pass --overwrite to redo it", out)
     t0 = time.perf_counter()
-    print(f"[1/5] drawing {cfg.n_train}+{cfg.n_test} synthetic en-face images ({cfg.width}x{cfg.height}) -> {out / 'data'}")
+    print(
+        f"[1/5] drawing {cfg.n_train}+{cfg.n_test} synthetic en-face images ({cfg.width}x{cfg.height}) -> {out / 'data'}"
+    )
     make_dataset(out / "data", cfg, overwrite=True)
     train = load_dataset(out / "data", split="training", require_labels=True)
     test = load_dataset(out / "data", split="test", require_labels=True)
 
-    print(f"[2/5] training IterNet (k={cfg.base_channels}, {cfg.iterations} iterations) for {cfg.steps} steps of {cfg.batch}x{cfg.crop}^2 crops, seed {cfg.seed}")
+    print(
+        f"[2/5] training IterNet (k={cfg.base_channels}, {cfg.iterations} iterations) for {cfg.steps} steps of {cfg.batch}x{cfg.crop}^2 crops, seed {cfg.seed}"
+    )
     torch.manual_seed(cfg.seed)
     pre = Preprocessing(color="gray")
-    model = create_model("iternet", in_channels=pre.channels, base_channels=cfg.base_channels, iterations=cfg.iterations)
-    recipe = CropRecipe(steps=cfg.steps, crop=cfg.crop, batch=cfg.batch, lr=cfg.lr, seed=cfg.seed, bf16=cfg.bf16)
+    model = create_model(
+        "iternet",
+        in_channels=pre.channels,
+        base_channels=cfg.base_channels,
+        iterations=cfg.iterations,
+    )
+    recipe = CropRecipe(
+        steps=cfg.steps, crop=cfg.crop, batch=cfg.batch, lr=cfg.lr, seed=cfg.seed, bf16=cfg.bf16
+    )
     history = train_on_crops(model, train, recipe, pre, progress=progress)
     train_seconds = history[-1]["seconds"]
 
@@ -106,7 +124,11 @@ def run_demo(out: str | Path, cfg: DemoConfig | None = None, overwrite: bool = F
         "command": "octvessel demo",
     }
     model.save_pretrained(out / "model", preprocessing=pre, metadata=meta, overwrite=True)
-    atomic.write_json(out / "demo_config.json", {"demo": asdict(cfg), "octvessel_version": __version__}, overwrite=True)
+    atomic.write_json(
+        out / "demo_config.json",
+        {"demo": asdict(cfg), "octvessel_version": __version__},
+        overwrite=True,
+    )
     model, _ = load_model(out / "model")
 
     print(f"[4/5] predicting {len(test)} held-out images -> {out / 'predictions'}")
@@ -118,16 +140,28 @@ def run_demo(out: str | Path, cfg: DemoConfig | None = None, overwrite: bool = F
         pred_dir = out / "predictions"
         write_image(pred_dir / f"{s.name}_prob.png", prob, overwrite=True)
         write_mask(pred_dir / f"{s.name}_mask.png", prob >= 0.5, overwrite=True)
-        write_image(pred_dir / f"{s.name}_overlay.png", overlay(s.image, prob >= 0.5).astype(np.float32) / 255, overwrite=True)
+        write_image(
+            pred_dir / f"{s.name}_overlay.png",
+            overlay(s.image, prob >= 0.5).astype(np.float32) / 255,
+            overwrite=True,
+        )
     pred_seconds = (time.perf_counter() - t_pred) / len(test)
 
     print("[5/5] scoring (pooled FOV pixels, threshold 0.5)")
-    result = evaluate(probs, [s.label for s in test], [s.fov for s in test], names=[s.name for s in test])
-    result["timing"] = {"train_seconds": train_seconds, "predict_seconds_per_image": pred_seconds, "total_seconds": time.perf_counter() - t0}
+    result = evaluate(
+        probs, [s.label for s in test], [s.fov for s in test], names=[s.name for s in test]
+    )
+    result["timing"] = {
+        "train_seconds": train_seconds,
+        "predict_seconds_per_image": pred_seconds,
+        "total_seconds": time.perf_counter() - t0,
+    }
     atomic.write_json(out / "metrics.json", result, overwrite=True)
     _figures(out, test, probs, history)
     print(format_table(result))
-    print(f"done in {result['timing']['total_seconds']:.0f} s; pictures: {out / 'summary.png'}, {out / 'training_loss.png'}")
+    print(
+        f"done in {result['timing']['total_seconds']:.0f} s; pictures: {out / 'summary.png'}, {out / 'training_loss.png'}"
+    )
     return result
 
 
@@ -139,8 +173,13 @@ def _figures(out: Path, test, probs, history) -> None:  # noqa: ANN001
 
     rows = len(test)
     fig, axes = plt.subplots(rows, 4, figsize=(16, 1.6 * rows * 141 / 141 + 0.6), squeeze=False)
-    for r, (s, p) in enumerate(zip(test, probs)):
-        panels = [(s.image[..., 0], "image"), (s.label, "label"), (p, "probability"), (error_map(p >= 0.5, s.label, s.fov), "TP white / FP red / FN blue")]
+    for r, (s, p) in enumerate(zip(test, probs, strict=True)):
+        panels = [
+            (s.image[..., 0], "image"),
+            (s.label, "label"),
+            (p, "probability"),
+            (error_map(p >= 0.5, s.label, s.fov), "TP white / FP red / FN blue"),
+        ]
         for c, (arr, title) in enumerate(panels):
             ax = axes[r, c]
             ax.imshow(arr, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
@@ -153,7 +192,11 @@ def _figures(out: Path, test, probs, history) -> None:  # noqa: ANN001
     losses = np.array([h["loss"] for h in history])
     ax.plot(steps, losses, alpha=0.35, label="loss (sum of 4 BCE)")
     k = max(len(losses) // 20, 1)
-    ax.plot(steps[k - 1 :], np.convolve(losses, np.ones(k) / k, mode="valid"), label=f"moving mean ({k})")
+    ax.plot(
+        steps[k - 1 :],
+        np.convolve(losses, np.ones(k) / k, mode="valid"),
+        label=f"moving mean ({k})",
+    )
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax.legend()

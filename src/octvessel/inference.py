@@ -66,7 +66,11 @@ def predict_image(
         bundle = getattr(model, "bundle_config", None)
         preprocessing = bundle.preprocessing if bundle is not None else Preprocessing()
     device = torch.device(device) if device is not None else next(model.parameters()).device
-    x = torch.from_numpy(preprocessing(image))[None].to(device).contiguous(memory_format=torch.channels_last)
+    x = (
+        torch.from_numpy(preprocessing(image))[None]
+        .to(device)
+        .contiguous(memory_format=torch.channels_last)
+    )
     model.eval()
     with torch.inference_mode(), autocast(device, bf16):
         logits = model(x)[-1]

@@ -34,7 +34,9 @@ class Confusion:
     tn: int
 
     def __add__(self, other: Confusion) -> Confusion:
-        return Confusion(self.tp + other.tp, self.fp + other.fp, self.fn + other.fn, self.tn + other.tn)
+        return Confusion(
+            self.tp + other.tp, self.fp + other.fp, self.fn + other.fn, self.tn + other.tn
+        )
 
     @property
     def total(self) -> int:
@@ -92,14 +94,20 @@ def auc_pr(probs: np.ndarray, labels: np.ndarray) -> float:
     return float(average_precision_score(labels, np.asarray(probs, np.float64).ravel()))
 
 
-def _check(probs: Sequence[np.ndarray], labels: Sequence[np.ndarray], fovs: Sequence[np.ndarray] | None) -> None:
+def _check(
+    probs: Sequence[np.ndarray], labels: Sequence[np.ndarray], fovs: Sequence[np.ndarray] | None
+) -> None:
     if len(probs) != len(labels) or (fovs is not None and len(fovs) != len(labels)):
-        raise UsageError(f"got {len(probs)} probability maps, {len(labels)} labels and {len(fovs) if fovs is not None else 'no'} FOV masks; expected equal counts")
+        raise UsageError(
+            f"got {len(probs)} probability maps, {len(labels)} labels and {len(fovs) if fovs is not None else 'no'} FOV masks; expected equal counts"
+        )
     if not probs:
         raise UsageError("no images to evaluate")
-    for i, (p, lab) in enumerate(zip(probs, labels)):
+    for i, (p, lab) in enumerate(zip(probs, labels, strict=True)):
         if np.shape(p) != np.shape(lab):
-            raise UsageError(f"image {i}: probability shape {np.shape(p)} differs from label shape {np.shape(lab)} (resample predictions to the label grid first)")
+            raise UsageError(
+                f"image {i}: probability shape {np.shape(p)} differs from label shape {np.shape(lab)} (resample predictions to the label grid first)"
+            )
 
 
 def evaluate(
@@ -129,21 +137,30 @@ def evaluate(
         raise UsageError(f"threshold={threshold}: expected a value in [0, 1]")
     names = list(names) if names is not None else [str(i) for i in range(len(probs))]
     pooled_p, pooled_l, per_image, total = [], [], [], Confusion(0, 0, 0, 0)
-    for i, (p, lab) in enumerate(zip(probs, labels)):
+    for i, (p, lab) in enumerate(zip(probs, labels, strict=True)):
         fov = np.ones(np.shape(lab), bool) if fovs is None else np.asarray(fovs[i], bool)
         p_in, l_in = np.asarray(p, np.float32)[fov], np.asarray(lab, bool)[fov]
         c = confusion(p_in >= threshold, l_in)
         total = total + c
         pooled_p.append(p_in)
         pooled_l.append(l_in)
-        row = {"name": names[i], "auc_roc": auc_roc(p_in, l_in), "auc_pr": auc_pr(p_in, l_in), **threshold_metrics(c)}
+        row = {
+            "name": names[i],
+            "auc_roc": auc_roc(p_in, l_in),
+            "auc_pr": auc_pr(p_in, l_in),
+            **threshold_metrics(c),
+        }
         per_image.append(row)
     all_p, all_l = np.concatenate(pooled_p), np.concatenate(pooled_l)
-    pooled = {"auc_roc": auc_roc(all_p, all_l), "auc_pr": auc_pr(all_p, all_l), **threshold_metrics(total)}
+    pooled = {
+        "auc_roc": auc_roc(all_p, all_l),
+        "auc_pr": auc_pr(all_p, all_l),
+        **threshold_metrics(total),
+    }
     table = np.array([[r[m] for m in METRICS] for r in per_image], dtype=np.float64)
     with np.errstate(all="ignore"):
-        mean = dict(zip(METRICS, np.nanmean(table, axis=0).tolist()))
-        std = dict(zip(METRICS, np.nanstd(table, axis=0).tolist()))
+        mean = dict(zip(METRICS, np.nanmean(table, axis=0).tolist(), strict=True))
+        std = dict(zip(METRICS, np.nanstd(table, axis=0).tolist(), strict=True))
     return {
         "threshold": threshold,
         "n_images": len(probs),
@@ -160,6 +177,10 @@ def format_table(result: dict) -> str:
     """A plain-text table of pooled values and per-image mean +- std."""
     lines = [f"{'metric':<12} {'pooled':>8} {'mean':>8} {'std':>8}"]
     for m in METRICS:
-        lines.append(f"{m:<12} {result['pooled'][m]:>8.4f} {result['mean'][m]:>8.4f} {result['std'][m]:>8.4f}")
-    lines.append(f"({result['n_images']} images, {result['n_pixels']:,} pixels, threshold {result['threshold']})")
+        lines.append(
+            f"{m:<12} {result['pooled'][m]:>8.4f} {result['mean'][m]:>8.4f} {result['std'][m]:>8.4f}"
+        )
+    lines.append(
+        f"({result['n_images']} images, {result['n_pixels']:,} pixels, threshold {result['threshold']})"
+    )
     return "\n".join(lines)

@@ -47,7 +47,9 @@ class Preprocessing:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise UsageError(f"unknown preprocessing option(s): {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
+            raise UsageError(
+                f"unknown preprocessing option(s): {', '.join(unknown)}; valid: {', '.join(sorted(known))}"
+            )
         return cls(**values)
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
@@ -55,7 +57,9 @@ class Preprocessing:
         if image.ndim == 2:
             image = image[..., None]
         if image.ndim != 3 or image.shape[2] not in (1, 3, 4):
-            raise UsageError(f"expected an H x W x C image with 1, 3 or 4 channels, got shape {image.shape}")
+            raise UsageError(
+                f"expected an H x W x C image with 1, 3 or 4 channels, got shape {image.shape}"
+            )
         image = np.asarray(image[..., :3], dtype=np.float32)
         c = image.shape[2]
         if self.color == "rgb":

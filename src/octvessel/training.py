@@ -59,7 +59,9 @@ class CropSampler:
     Yields (x, y): float32 N x C x crop x crop inputs and N x 1 x crop x crop float targets.
     """
 
-    def __init__(self, samples: Sequence[Sample], preprocessing: Preprocessing, crop: int, seed: int) -> None:
+    def __init__(
+        self, samples: Sequence[Sample], preprocessing: Preprocessing, crop: int, seed: int
+    ) -> None:
         if not samples:
             raise UsageError("no training images")
         missing = [s.name for s in samples if s.label is None]
@@ -85,7 +87,10 @@ class CropSampler:
             x, y = self.inputs[i], self.targets[i]
             r = self.rng.integers(x.shape[1] - self.crop + 1)
             c = self.rng.integers(x.shape[2] - self.crop + 1)
-            x, y = x[:, r : r + self.crop, c : c + self.crop], y[:, r : r + self.crop, c : c + self.crop]
+            x, y = (
+                x[:, r : r + self.crop, c : c + self.crop],
+                y[:, r : r + self.crop, c : c + self.crop],
+            )
             if self.rng.random() < 0.5:
                 x, y = x[:, :, ::-1], y[:, :, ::-1]
             if self.rng.random() < 0.5:
@@ -117,7 +122,9 @@ def train_on_crops(
     model.to(device).to(memory_format=torch.channels_last).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr)
     history = []
-    bar = tqdm(range(recipe.steps), desc="train", unit="step", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(
+        range(recipe.steps), desc="train", unit="step", disable=not progress, dynamic_ncols=True
+    )
     start = time.perf_counter()
     for step in bar:
         x, y = sampler.batch(recipe.batch)
@@ -129,7 +136,8 @@ def train_on_crops(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        history.append({"step": step + 1, "loss": float(loss), "seconds": time.perf_counter() - start})
-        bar.set_postfix(loss=f"{float(loss):.3f}")
+        value = loss.item()
+        history.append({"step": step + 1, "loss": value, "seconds": time.perf_counter() - start})
+        bar.set_postfix(loss=f"{value:.3f}")
     model.eval()
     return history

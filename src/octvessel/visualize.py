@@ -22,7 +22,12 @@ def to_rgb8(image: np.ndarray) -> np.ndarray:
     return (np.clip(image[..., :3], 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
-def overlay(image: np.ndarray, prob: np.ndarray, color: tuple[int, int, int] = (40, 255, 80), alpha: float = 0.7) -> np.ndarray:
+def overlay(
+    image: np.ndarray,
+    prob: np.ndarray,
+    color: tuple[int, int, int] = (40, 255, 80),
+    alpha: float = 0.7,
+) -> np.ndarray:
     """Vessel probability painted over the image: uint8 H x W x 3."""
     base = to_rgb8(image).astype(np.float32)
     a = (alpha * np.clip(prob, 0, 1))[..., None]

@@ -18,8 +18,17 @@ from octvessel.models.pretrained import (
 from octvessel.models.registry import ModelSpec, create_model, get_spec, list_models, register_model
 from octvessel.preprocessing import Preprocessing
 
-register_model(ModelSpec("iternet", IterNet, {}, "IterNet (Li et al. 2020): 5-level UNet + 3 weight-shared mini-UNet passes"))
-register_model(ModelSpec("unet", IterNet, {"iterations": 0}, "plain 5-level UNet (IterNet with iterations=0)"))
+register_model(
+    ModelSpec(
+        "iternet",
+        IterNet,
+        {},
+        "IterNet (Li et al. 2020): 5-level UNet + 3 weight-shared mini-UNet passes",
+    )
+)
+register_model(
+    ModelSpec("unet", IterNet, {"iterations": 0}, "plain 5-level UNet (IterNet with iterations=0)")
+)
 
 
 __all__ = [

@@ -49,7 +49,9 @@ class ModelConfig:
         return cls(**values)
 
 
-def pad_to_multiple(x: torch.Tensor, multiple: int, mode: str = "reflect") -> tuple[torch.Tensor, tuple[int, int]]:
+def pad_to_multiple(
+    x: torch.Tensor, multiple: int, mode: str = "reflect"
+) -> tuple[torch.Tensor, tuple[int, int]]:
     """Pad the bottom and right of ``x`` (N x C x H x W) so H and W are multiples of ``multiple``.
 
     Returns the padded tensor and the original (H, W). ``reflect`` falls back to
@@ -81,7 +83,9 @@ class SegmentationModel(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         if not isinstance(config, self.config_class):
-            raise UsageError(f"{type(self).__name__} needs a {self.config_class.__name__}, got {type(config).__name__}")
+            raise UsageError(
+                f"{type(self).__name__} needs a {self.config_class.__name__}, got {type(config).__name__}"
+            )
         self.config = config
 
     @property
@@ -125,7 +129,9 @@ class SegmentationModel(nn.Module):
         return save_pretrained(self, directory, **kwargs)
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, device: str | torch.device = "cpu") -> SegmentationModel:
+    def from_pretrained(
+        cls, path: str | Path, device: str | torch.device = "cpu"
+    ) -> SegmentationModel:
         """Load a bundle (shipped name, folder or ``.safetensors``); see ``load_model``."""
         from octvessel.models.pretrained import load_model
 

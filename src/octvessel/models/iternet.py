@@ -89,9 +89,12 @@ class BaseUNet(nn.Module):
         super().__init__()
         widths = [k, 2 * k, 4 * k, 8 * k, 16 * k]
         self.down = nn.ModuleList(
-            ConvBlock(c_in, c_out, dropout) for c_in, c_out in zip([in_channels, *widths[:-1]], widths)
+            ConvBlock(c_in, c_out, dropout)
+            for c_in, c_out in zip([in_channels, *widths[:-1]], widths, strict=True)
         )
-        self.up = nn.ModuleList(UpBlock(widths[i + 1], widths[i], dropout) for i in reversed(range(4)))
+        self.up = nn.ModuleList(
+            UpBlock(widths[i + 1], widths[i], dropout) for i in reversed(range(4))
+        )
         self.pool = nn.MaxPool2d(2)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

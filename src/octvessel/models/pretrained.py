@@ -69,17 +69,24 @@ class BundleConfig:
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise InputError("missing: a model needs its config.json beside the weights", path) from None
+            raise InputError(
+                "missing: a model needs its config.json beside the weights", path
+            ) from None
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise InputError(f"not a valid JSON model config ({exc})", path) from None
         if not isinstance(raw, dict):
             raise InputError("expected a JSON object with 'model' and 'model_config'", path)
         version = raw.get("schema_version", SCHEMA_VERSION)
         if not isinstance(version, int) or version > SCHEMA_VERSION:
-            raise InputError(f"schema_version {version!r} is newer than this octvessel understands ({SCHEMA_VERSION})", path)
+            raise InputError(
+                f"schema_version {version!r} is newer than this octvessel understands ({SCHEMA_VERSION})",
+                path,
+            )
         name, model_config = raw.get("model"), raw.get("model_config", {})
         if not isinstance(name, str) or not isinstance(model_config, dict):
-            raise InputError("expected 'model' (a registered model name) and 'model_config' (an object)", path)
+            raise InputError(
+                "expected 'model' (a registered model name) and 'model_config' (an object)", path
+            )
         try:
             get_spec(name)
             spec_pre = raw.get("preprocessing", {})
@@ -113,12 +120,16 @@ def sha256_of(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def save_weights(model: torch.nn.Module, path: str | Path, dtype: str = "float32", overwrite: bool = True) -> str:
+def save_weights(
+    model: torch.nn.Module, path: str | Path, dtype: str = "float32", overwrite: bool = True
+) -> str:
     """Write the state dict as safetensors (atomically); return its sha256."""
     if dtype not in WEIGHT_DTYPES:
         raise InputError(f"dtype={dtype!r}: expected one of {', '.join(WEIGHT_DTYPES)}")
     tensors = {
-        k: (v.detach().to(WEIGHT_DTYPES[dtype]) if v.is_floating_point() else v.detach()).contiguous().cpu()
+        k: (v.detach().to(WEIGHT_DTYPES[dtype]) if v.is_floating_point() else v.detach())
+        .contiguous()
+        .cpu()
         for k, v in model.state_dict().items()
     }
     meta = {"format": "pt", "octvessel_version": __version__}
@@ -127,13 +138,18 @@ def save_weights(model: torch.nn.Module, path: str | Path, dtype: str = "float32
     return sha256_of(path)
 
 
-def load_weights(model: torch.nn.Module, path: str | Path, expected_sha256: str | None = None) -> None:
+def load_weights(
+    model: torch.nn.Module, path: str | Path, expected_sha256: str | None = None
+) -> None:
     """Load safetensors weights into ``model`` (strict); mismatches raise :class:`InputError`."""
     path = Path(path)
     if expected_sha256 is not None:
         actual = sha256_of(path)
         if actual != expected_sha256:
-            raise InputError(f"sha256 {actual[:12]}... does not match the {expected_sha256[:12]}... recorded in config.json (corrupt or replaced file)", path)
+            raise InputError(
+                f"sha256 {actual[:12]}... does not match the {expected_sha256[:12]}... recorded in config.json (corrupt or replaced file)",
+                path,
+            )
     try:
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
@@ -141,7 +157,11 @@ def load_weights(model: torch.nn.Module, path: str | Path, expected_sha256: str 
     own = model.state_dict()
     missing = sorted(set(own) - set(tensors))
     unexpected = sorted(set(tensors) - set(own))
-    wrong = [f"{k} {tuple(tensors[k].shape)} != {tuple(v.shape)}" for k, v in own.items() if k in tensors and tensors[k].shape != v.shape]
+    wrong = [
+        f"{k} {tuple(tensors[k].shape)} != {tuple(v.shape)}"
+        for k, v in own.items()
+        if k in tensors and tensors[k].shape != v.shape
+    ]
     if missing or unexpected or wrong:
         parts = []
         if missing:
@@ -150,7 +170,9 @@ def load_weights(model: torch.nn.Module, path: str | Path, expected_sha256: str 
             parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
         if wrong:
             parts.append(f"{len(wrong)} of another shape (e.g. {wrong[0]})")
-        raise InputError(f"weights do not fit the architecture in config.json: {'; '.join(parts)}", path)
+        raise InputError(
+            f"weights do not fit the architecture in config.json: {'; '.join(parts)}", path
+        )
     model.load_state_dict({k: v.to(own[k].dtype) for k, v in tensors.items()}, strict=True)
 
 
@@ -216,16 +238,24 @@ def resolve_weights(model_ref: str | Path) -> Path:
         for candidate in RUN_WEIGHTS:
             if (path / candidate).is_file():
                 return path / candidate
-        raise InputError(f"no weights found: expected one of {', '.join(RUN_WEIGHTS)} in this folder", path)
+        raise InputError(
+            f"no weights found: expected one of {', '.join(RUN_WEIGHTS)} in this folder", path
+        )
     if path.is_file():
         if path.suffix != ".safetensors":
-            raise InputError("expected a .safetensors weights file (pickled checkpoints are never loaded)", path)
+            raise InputError(
+                "expected a .safetensors weights file (pickled checkpoints are never loaded)", path
+            )
         return path
     names = ", ".join(shipped) or "none installed"
-    raise InputError(f"not a shipped model name (shipped: {names}), a folder or a .safetensors file", path)
+    raise InputError(
+        f"not a shipped model name (shipped: {names}), a folder or a .safetensors file", path
+    )
 
 
-def load_model(model_ref: str | Path, device: str | torch.device = "cpu") -> tuple[SegmentationModel, BundleConfig]:
+def load_model(
+    model_ref: str | Path, device: str | torch.device = "cpu"
+) -> tuple[SegmentationModel, BundleConfig]:
     """Load MODEL (shipped name, run or bundle folder, or ``.safetensors`` with ``config.json`` beside).
 
     Returns the model in eval mode and its validated :class:`BundleConfig`.

@@ -48,7 +48,9 @@ class VesselTreeConfig:
 
     def __post_init__(self) -> None:
         if self.height < 8 or self.width < 8:
-            raise UsageError(f"height, width = {self.height}, {self.width}: expected at least 8 pixels each")
+            raise UsageError(
+                f"height, width = {self.height}, {self.width}: expected at least 8 pixels each"
+            )
         if not 0 < self.min_radius < self.root_radius:
             raise UsageError("expected 0 < min_radius < root_radius")
 
@@ -80,13 +82,20 @@ def vessel_tree(config: VesselTreeConfig, seed: int = 0) -> tuple[np.ndarray, np
     coverage = np.zeros((h, w), np.float32)
     radius_map = np.zeros((h, w), np.float32)
     if config.disc is None:
-        disc = (rng.uniform(0.35, 0.65) * h, rng.choice([rng.uniform(0.03, 0.2), rng.uniform(0.8, 0.97)]) * w)
+        disc = (
+            rng.uniform(0.35, 0.65) * h,
+            rng.choice([rng.uniform(0.03, 0.2), rng.uniform(0.8, 0.97)]) * w,
+        )
     else:
         disc = (config.disc[0] * h, config.disc[1] * w)
     toward_center = np.arctan2(h / 2 - disc[0], w / 2 - disc[1])
     stack = []
     for i in range(config.trunks):
-        heading = toward_center + (i - (config.trunks - 1) / 2) * (2.2 / max(config.trunks - 1, 1)) + rng.normal(0, 0.15)
+        heading = (
+            toward_center
+            + (i - (config.trunks - 1) / 2) * (2.2 / max(config.trunks - 1, 1))
+            + rng.normal(0, 0.15)
+        )
         stack.append((disc[0], disc[1], heading, config.root_radius * rng.uniform(0.8, 1.1)))
     max_len = 1.6 * max(h, w)
     segments = 0
@@ -116,13 +125,17 @@ def vessel_tree(config: VesselTreeConfig, seed: int = 0) -> tuple[np.ndarray, np
                 spread = rng.uniform(0.4, 0.9)
                 for rad, sign in ((r1, 1), (r2, -1)):
                     if rad >= config.min_radius:
-                        stack.append((r, c, heading + sign * spread * (0.5 if rad == r1 else 1.0), rad))
+                        stack.append(
+                            (r, c, heading + sign * spread * (0.5 if rad == r1 else 1.0), rad)
+                        )
                 break
             if rng.random() < config.branch_prob:
                 # side branch, the parent continues slightly thinner
                 child = radius * rng.uniform(0.45, 0.7)
                 if child >= config.min_radius:
-                    stack.append((r, c, heading + rng.choice([-1, 1]) * rng.uniform(0.8, 1.4), child))
+                    stack.append(
+                        (r, c, heading + rng.choice([-1, 1]) * rng.uniform(0.8, 1.4), child)
+                    )
                 radius = (radius**3 - child**3) ** (1 / 3) if child < radius else radius
     # spread the radius of centre-line pixels over the vessel's width
     _, (ir, ic) = ndimage.distance_transform_edt(radius_map == 0, return_indices=True)
@@ -159,7 +172,9 @@ def render_image(
     label = coverage >= 0.5
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     # smooth background: low-frequency illumination field
-    field = ndimage.gaussian_filter(rng.normal(0, 1, (h, w)).astype(np.float32), sigma=min(h, w) / 8)
+    field = ndimage.gaussian_filter(
+        rng.normal(0, 1, (h, w)).astype(np.float32), sigma=min(h, w) / 8
+    )
     field /= np.abs(field).max() + 1e-6
     # thin vessels are fainter (partial volume), thick ones saturate
     contrast = coverage * np.clip(0.35 + 0.25 * radius, 0.35, 0.85)
@@ -176,7 +191,9 @@ def render_image(
         rad = 0.48 * min(h, w)
         fov = (yy - cy) ** 2 + (xx - cx) ** 2 <= rad**2
         vignette = 1 - 0.35 * (((yy - cy) ** 2 + (xx - cx) ** 2) / rad**2)
-        disc_r, disc_c = np.unravel_index(np.argmax(ndimage.uniform_filter(radius, 15)), radius.shape)
+        disc_r, disc_c = np.unravel_index(
+            np.argmax(ndimage.uniform_filter(radius, 15)), radius.shape
+        )
         disc = np.exp(-((yy - disc_r) ** 2 + (xx - disc_c) ** 2) / (2 * (0.06 * min(h, w)) ** 2))
         lum = (0.55 + 0.08 * field) * vignette + 0.35 * disc
         lum = lum * (1 - 0.6 * contrast) + rng.normal(0, noise, (h, w))

@@ -1,0 +1,103 @@
+"""The command line: verbs, exit codes, the demo end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from octvessel.cli import main
+
+DESIGN_VERBS = (
+    "reconstruct",
+    "phantom",
+    "train",
+    "predict",
+    "evaluate",
+    "cv",
+    "report",
+    "models",
+    "demo",
+    "export",
+)
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "octvessel", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=600,
+    )
+
+
+def test_help_lists_every_design_verb():
+    proc = run_cli("-h")
+    assert proc.returncode == 0
+    for verb in DESIGN_VERBS:
+        assert verb in proc.stdout
+
+
+@pytest.mark.parametrize("verb", DESIGN_VERBS)
+def test_each_verb_has_help(verb, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([verb, "-h"])
+    assert exc.value.code == 0
+    assert verb in capsys.readouterr().out
+
+
+def test_unimplemented_verb_says_so_and_exits_2(tmp_path):
+    proc = run_cli("train", "-d", str(tmp_path), "-o", str(tmp_path / "run"))
+    assert proc.returncode == 2
+    assert "not implemented" in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_models_lists_architectures(capsys):
+    assert main(["models", "--count"]) == 0
+    out = capsys.readouterr().out
+    assert "iternet" in out and "8,244,356" in out and "unet" in out
+
+
+def test_demo_end_to_end_small(tmp_path, capsys):
+    out = tmp_path / "demo out"  # a space in the path on purpose
+    code = main(
+        [
+            "demo",
+            "-o",
+            str(out),
+            "--steps",
+            "30",
+            "--n-train",
+            "3",
+            "--n-test",
+            "2",
+            "--no-progress",
+        ]
+    )
+    assert code == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["n_images"] == 2
+    for key in ("auc_roc", "f1", "accuracy"):
+        assert 0.0 <= metrics["pooled"][key] <= 1.0
+    for name in (
+        "summary.png",
+        "training_loss.png",
+        "model/model.safetensors",
+        "model/config.json",
+        "model/README.md",
+        "data/dataset.json",
+    ):
+        assert (out / name).is_file(), name
+    preds = sorted(p.name for p in (out / "predictions").iterdir())
+    assert len(preds) == 6 and all(p.endswith(".png") for p in preds)
+    # a finished demo is not overwritten by accident
+    assert main(["demo", "-o", str(out), "--steps", "1", "--no-progress"]) == 2
+    assert "overwrite" in capsys.readouterr().err
