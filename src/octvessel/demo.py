@@ -17,13 +17,14 @@ from __future__ import annotations
 import json
 import platform
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from octvessel import __version__, atomic
+from octvessel.config import JsonConfig
 from octvessel.data import load_dataset, write_image, write_mask
 from octvessel.errors import InputError, UsageError
 from octvessel.inference import predict_image
@@ -36,7 +37,7 @@ from octvessel.visualize import error_map, overlay, save_figure
 
 
 @dataclass(frozen=True)
-class DemoConfig:
+class DemoConfig(JsonConfig):
     """What the demo does; the defaults are the README's main job."""
 
     n_train: int = 12
@@ -126,7 +127,7 @@ def run_demo(
     model.save_pretrained(out / "model", preprocessing=pre, metadata=meta, overwrite=True)
     atomic.write_json(
         out / "demo_config.json",
-        {"demo": asdict(cfg), "octvessel_version": __version__},
+        {"demo": cfg.to_dict(), "octvessel_version": __version__},
         overwrite=True,
     )
     model, _ = load_model(out / "model")

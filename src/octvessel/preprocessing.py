@@ -6,12 +6,11 @@ input (float32 C' x H x W), so that training and inference cannot drift apart.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
+from octvessel.config import JsonConfig
 from octvessel.errors import UsageError
 
 COLOR_MODES = ("rgb", "gray", "green")
@@ -20,7 +19,7 @@ LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
 @dataclass(frozen=True)
-class Preprocessing:
+class Preprocessing(JsonConfig):
     """How an image becomes network input.
 
     Attributes:
@@ -38,19 +37,6 @@ class Preprocessing:
     @property
     def channels(self) -> int:
         return 3 if self.color == "rgb" else 1
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> Preprocessing:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise UsageError(
-                f"unknown preprocessing option(s): {', '.join(unknown)}; valid: {', '.join(sorted(known))}"
-            )
-        return cls(**values)
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
         """image: H x W x C (C = 1, 3 or 4) float in [0, 1] -> float32 C' x H x W."""

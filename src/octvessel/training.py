@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from octvessel.config import JsonConfig
 from octvessel.data.sample import Sample
 from octvessel.errors import UsageError
 from octvessel.inference import autocast
@@ -23,7 +24,7 @@ from octvessel.preprocessing import Preprocessing
 
 
 @dataclass(frozen=True)
-class CropRecipe:
+class CropRecipe(JsonConfig):
     """A short crop-based training recipe.
 
     Attributes:
@@ -48,9 +49,6 @@ class CropRecipe:
                 raise UsageError(f"{name}={getattr(self, name)!r}: expected a positive integer")
         if not self.lr > 0:
             raise UsageError(f"lr={self.lr!r}: expected a positive number")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 class CropSampler:

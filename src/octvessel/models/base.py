@@ -9,7 +9,6 @@ l_background``, for which binary cross-entropy equals the two-class cross-entrop
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -18,13 +17,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from octvessel.config import JsonConfig
 from octvessel.errors import UsageError
 
 PAD_MODES = ("reflect", "replicate", "zeros")
 
 
 @dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(JsonConfig):
     """Base of the per-network configs: frozen, validated, JSON-serialisable."""
 
     in_channels: int = 3
@@ -32,21 +32,6 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.in_channels, int) or self.in_channels < 1:
             raise UsageError(f"in_channels={self.in_channels!r}: expected a positive integer")
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
-        """Build from a dict, refusing keys the config does not have."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise UsageError(
-                f"unknown option(s) {', '.join(unknown)} for {cls.__name__}; "
-                f"valid: {', '.join(sorted(known))}"
-            )
-        return cls(**values)
 
 
 def pad_to_multiple(
