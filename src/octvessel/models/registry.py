@@ -22,6 +22,9 @@ class ModelSpec:
     defaults: dict[str, Any] = field(default_factory=dict)
     description: str = ""
     preprocessing: Preprocessing = field(default_factory=Preprocessing)
+    #: the recipe the network's reference code (or the OCT paper's fork) trained it with:
+    #: overrides of octvessel.training's TrainConfig fields (crop, epochs, optimizer, lr ...)
+    recipe: dict[str, Any] = field(default_factory=dict)
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
