@@ -1,0 +1,101 @@
+"""Resumable training state without pickles: tensors in safetensors, the rest as JSON.
+
+``training_state.safetensors`` beside the weights holds the optimiser's tensors, the torch
+RNG states, and in its metadata (JSON strings) the optimiser's param groups, the
+scheduler and gradient-scaler states and the position (epoch, step) to continue from.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, safe_open, save_file
+
+from octvessel import atomic
+from octvessel.errors import InputError
+
+STATE_NAME = "training_state.safetensors"
+
+
+def _split_optimizer(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    tensors, rest = {}, {}
+    for idx, entries in state["state"].items():
+        for key, value in entries.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"optimizer.{idx}.{key}"] = value.detach().cpu().contiguous()
+            else:
+                rest.setdefault(str(idx), {})[key] = value
+    return tensors, {"param_groups": state["param_groups"], "scalars": rest}
+
+
+def save_state(
+    path: str | Path,
+    optimizer: torch.optim.Optimizer,
+    position: dict[str, Any],
+    scheduler: Any | None = None,
+    scaler: Any | None = None,
+) -> None:
+    """Write the resumable state (atomically). ``position``: epoch, step and bookkeeping."""
+    tensors, optim_meta = _split_optimizer(optimizer.state_dict())
+    tensors["rng.torch"] = torch.get_rng_state()
+    if torch.cuda.is_available():
+        for i, s in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"rng.cuda.{i}"] = s
+    meta = {
+        "optimizer": json.dumps(optim_meta),
+        "scheduler": json.dumps(scheduler.state_dict() if scheduler is not None else None),
+        "scaler": json.dumps(
+            scaler.state_dict() if scaler is not None and scaler.is_enabled() else None
+        ),
+        "position": json.dumps(position),
+    }
+    with atomic.atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
+
+
+def load_state(
+    path: str | Path,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any | None = None,
+    scaler: Any | None = None,
+) -> dict[str, Any]:
+    """Restore optimiser, scheduler, scaler and RNG state; return the saved position."""
+    path = Path(path)
+    try:
+        tensors = load_file(str(path))
+        with safe_open(str(path), framework="pt") as fh:
+            meta = fh.metadata() or {}
+        optim_meta = json.loads(meta["optimizer"])
+        position = json.loads(meta["position"])
+    except FileNotFoundError:
+        raise InputError(
+            "missing: nothing to resume from (train without --resume to start)", path
+        ) from None
+    except (SafetensorError, OSError, KeyError, ValueError) as exc:
+        raise InputError(f"not a readable training state ({exc})", path) from None
+    state: dict[int, dict[str, Any]] = {}
+    for key, value in tensors.items():
+        if key.startswith("optimizer."):
+            _, idx, name = key.split(".", 2)
+            state.setdefault(int(idx), {})[name] = value
+    for idx, values in optim_meta.get("scalars", {}).items():
+        state.setdefault(int(idx), {}).update(values)
+    try:
+        optimizer.load_state_dict({"state": state, "param_groups": optim_meta["param_groups"]})
+    except (ValueError, KeyError) as exc:
+        raise InputError(f"optimiser state does not fit this model/recipe ({exc})", path) from None
+    sched = json.loads(meta.get("scheduler", "null"))
+    if scheduler is not None and sched is not None:
+        scheduler.load_state_dict(sched)
+    scal = json.loads(meta.get("scaler", "null"))
+    if scaler is not None and scal is not None:
+        scaler.load_state_dict(scal)
+    torch.set_rng_state(tensors["rng.torch"])
+    cuda_states = [tensors[k] for k in sorted(k for k in tensors if k.startswith("rng.cuda."))]
+    if cuda_states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(cuda_states[: torch.cuda.device_count()])
+    return position

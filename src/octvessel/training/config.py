@@ -1,0 +1,211 @@
+"""Training recipes: the :class:`TrainConfig` dataclass, named presets and TOML files.
+
+Settings flow preset -> TOML file -> command-line overrides -> ``TrainConfig`` (validated)
+-> the trainer; the resolved config is written to the run folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from octvessel.config import JsonConfig
+from octvessel.data.augment import AUGMENT_MODES
+from octvessel.errors import InputError, UsageError
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULERS = ("none", "cosine", "plateau")
+LOSSES = ("bce",)
+PRECISIONS = ("fp32", "bf16", "fp16")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class TrainConfig(JsonConfig):
+    """Everything that decides a training run (defaults: the IterNet reference recipe).
+
+    Attributes:
+        model: registered architecture name; ``model_config`` overrides its config.
+        preprocessing: overrides of the architecture's default preprocessing.
+        epochs: passes; ``steps_per_epoch`` 0 means the reference rule
+            ceil(100 * n_train / batch) with batch = images_per_batch * crops_per_image
+            (summed over processes under torchrun).
+        images_per_batch, crops_per_image, crop: a step sees images_per_batch random
+            images x crops_per_image random crop x crop crops (reference 8 x 4 x 128^2).
+        optimizer, lr, weight_decay, momentum: ``adam`` (reference), ``adamw`` or ``sgd``.
+        scheduler: ``none``, ``cosine`` (per step, to 0) or ``plateau`` (x0.1 when the
+            validation AUC stalls for ``plateau_patience`` epochs).
+        loss: ``bce`` -- binary cross-entropy summed over all outputs, equal weights.
+        augment: ``reference`` (IterNet's), ``flips`` or ``none``.
+        val_fraction: share of the training images held out for validation (seeded);
+            ``val_split`` instead names a dataset split to validate on.
+        train_split: the dataset split to train on (None: all images; DRIVE: training).
+        seed: seeds crops, augmentation, initialisation and dropout.
+        precision: ``fp32``; ``bf16`` autocast (CPU with AVX-512 bf16 or CUDA);
+            ``fp16`` AMP with a gradient scaler (CUDA only).
+        device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
+        workers: data-loading worker processes (0: in the main process).
+    """
+
+    model: str = "iternet"
+    model_config: dict[str, Any] = field(default_factory=dict)
+    preprocessing: dict[str, Any] = field(default_factory=dict)
+    epochs: int = 200
+    steps_per_epoch: int = 0
+    images_per_batch: int = 8
+    crops_per_image: int = 4
+    crop: int = 128
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    momentum: float = 0.9
+    scheduler: str = "none"
+    plateau_patience: int = 5
+    loss: str = "bce"
+    augment: str = "reference"
+    val_fraction: float = 0.0
+    val_split: str | None = None
+    train_split: str | None = None
+    seed: int = 0
+    precision: str = "fp32"
+    device: str = "auto"
+    workers: int = 0
+    notes: str = ""
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "images_per_batch", "crops_per_image", "crop"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise UsageError(f"{name}={value!r}: expected a positive integer")
+        for name in ("steps_per_epoch", "workers", "plateau_patience", "seed"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise UsageError(f"{name}={value!r}: expected an integer >= 0")
+        for name, choices in (
+            ("optimizer", OPTIMIZERS),
+            ("scheduler", SCHEDULERS),
+            ("loss", LOSSES),
+            ("augment", AUGMENT_MODES),
+            ("precision", PRECISIONS),
+            ("device", DEVICES),
+        ):
+            if getattr(self, name) not in choices:
+                raise UsageError(
+                    f"{name}={getattr(self, name)!r}: expected one of {', '.join(choices)}"
+                )
+        if not (isinstance(self.lr, (int, float)) and self.lr > 0 and math.isfinite(self.lr)):
+            raise UsageError(f"lr={self.lr!r}: expected a positive number")
+        if not 0.0 <= self.weight_decay < 1.0:
+            raise UsageError(f"weight_decay={self.weight_decay!r}: expected a value in [0, 1)")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise UsageError(f"val_fraction={self.val_fraction!r}: expected a value in [0, 1)")
+        if self.val_fraction > 0 and self.val_split:
+            raise UsageError("give either val_fraction or val_split, not both")
+        if not isinstance(self.model_config, dict) or not isinstance(self.preprocessing, dict):
+            raise UsageError("model_config and preprocessing must be tables (dicts)")
+
+    @property
+    def batch(self) -> int:
+        """Crops per optimiser step in one process."""
+        return self.images_per_batch * self.crops_per_image
+
+    def steps_for(self, n_train: int, world_size: int = 1) -> int:
+        """Steps per epoch for ``n_train`` training images and ``world_size`` processes."""
+        if self.steps_per_epoch:
+            return self.steps_per_epoch
+        return max(1, math.ceil(100 * n_train / (self.batch * world_size)))
+
+
+#: Named recipes. The IterNet ones follow DESIGN.md section 4; the other networks' come
+#: from their registry entries (``<model>-oct``) when those define a reference recipe.
+PRESETS: dict[str, dict[str, Any]] = {
+    "iternet-reference": {
+        "notes": "IterNet reference (Li et al. 2020): Adam 1e-3, 8 images x 4 crops of 128^2, "
+        "200 epochs of 100*n/32 steps, BCE summed over 4 outputs, reference augmentation",
+    },
+    "iternet-oct": {
+        "crop": 32,
+        "epochs": 25,
+        "notes": "the OCT fork's IterNet recipe (Marciniak et al. 2023): 32x32 crops, 25 epochs, "
+        "otherwise as the reference",
+    },
+    "quick": {
+        "epochs": 2,
+        "steps_per_epoch": 20,
+        "crop": 64,
+        "images_per_batch": 4,
+        "crops_per_image": 2,
+        "notes": "a smoke test, minutes on a CPU: not a recipe to judge a model by",
+    },
+}
+
+
+def list_presets() -> list[str]:
+    from octvessel.models import get_spec, list_models
+
+    names = list(PRESETS)
+    names += [f"{m}-oct" for m in list_models() if get_spec(m).recipe and f"{m}-oct" not in PRESETS]
+    return names
+
+
+def preset(name: str) -> dict[str, Any]:
+    """The overrides a preset stands for."""
+    from octvessel.models import get_spec, list_models
+
+    if name in PRESETS:
+        return dict(PRESETS[name])
+    if name.endswith("-oct") and name[:-4] in list_models() and get_spec(name[:-4]).recipe:
+        recipe = {k: v for k, v in get_spec(name[:-4]).recipe.items()}
+        return {"model": name[:-4], **recipe}
+    raise UsageError(f"unknown preset {name!r}; available: {', '.join(list_presets())}")
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """A TOML recipe file: top-level keys are TrainConfig fields (``[model_config]`` etc. tables)."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            values = tomllib.load(fh)
+    except FileNotFoundError:
+        raise InputError("no such recipe file", path) from None
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise InputError(f"not a valid TOML recipe ({exc})", path) from None
+    if "train" in values and isinstance(values["train"], dict):
+        values = values["train"]
+    return values
+
+
+def resolve_config(
+    preset_name: str | None = None,
+    toml_path: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> TrainConfig:
+    """preset -> TOML file -> overrides (None values ignored) -> validated TrainConfig."""
+    values: dict[str, Any] = {}
+    if preset_name:
+        values.update(preset(preset_name))
+    if toml_path:
+        try:
+            values.update(read_toml(toml_path))
+        except UsageError as exc:
+            raise InputError(str(exc), toml_path) from None
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    values = {
+        k: (tuple(v) if isinstance(v, list) and k not in ("model_config", "preprocessing") else v)
+        for k, v in values.items()
+    }
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        where = f" in {toml_path}" if toml_path else ""
+        raise UsageError(
+            f"unknown recipe setting(s){where}: {', '.join(unknown)}; valid: {', '.join(sorted(known))}"
+        )
+    return TrainConfig(**values)
