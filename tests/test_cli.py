@@ -89,8 +89,9 @@ def test_demo_end_to_end_small(tmp_path, capsys):
         assert 0.0 <= metrics["pooled"][key] <= 1.0
     for name in (
         "summary.png",
-        "training_loss.png",
-        "model/model.safetensors",
+        "model/progress.png",
+        "model/log.csv",
+        "model/best.safetensors",
         "model/config.json",
         "model/README.md",
         "data/dataset.json",

@@ -13,7 +13,7 @@ from octvessel.metrics import evaluate
 from octvessel.models import create_model
 from octvessel.preprocessing import Preprocessing
 from octvessel.sim.vessels import VesselTreeConfig, render_image
-from octvessel.training import CropRecipe, CropSampler, train_on_crops
+from octvessel.training import CropRecipe, train_on_crops
 
 
 def synthetic_samples(n: int, h: int = 64, w: int = 96, seed: int = 0) -> list[Sample]:
@@ -54,17 +54,6 @@ def test_preprocessing_modes():
     assert Preprocessing("rgb")(rgb[..., :1]).shape == (3, 5, 7)
     with pytest.raises(UsageError):
         Preprocessing("hsv")
-
-
-def test_crop_sampler_keeps_image_and_label_aligned():
-    # the label is exactly "image > 0.5", so every crop, flip and turn must keep it so
-    rng = np.random.default_rng(0)
-    img = rng.random((40, 50, 1)).astype(np.float32)
-    s = Sample(image=img, label=img[..., 0] > 0.5, fov=np.ones((40, 50), bool), name="x", path=None)
-    sampler = CropSampler([s], Preprocessing("gray"), crop=16, seed=0)
-    x, y = sampler.batch(32)
-    assert x.shape == (32, 1, 16, 16) and y.shape == (32, 1, 16, 16)
-    assert torch.equal(y.bool(), x > 0.5)
 
 
 def test_training_lowers_the_loss_and_learns_vessels():

@@ -3,8 +3,9 @@
 1. draws a synthetic labelled dataset of OCT en-face-like images on the native Avanti grid
    (385 wide x 141 high) and writes it in the generic layout;
 2. reads it back with :func:`octvessel.data.load_dataset`;
-3. trains a compact IterNet on random crops (CPU, a couple of minutes);
-4. saves the weights bundle (safetensors + config.json + model card) and reloads it;
+3. trains a compact IterNet with ``octvessel.training.train`` (CPU, a couple of minutes):
+   the run folder holds best/last safetensors, config.json, model card, log and curve;
+4. reloads the best weights through :func:`octvessel.models.load_model`;
 5. predicts the held-out images and writes probability maps, masks and overlays;
 6. scores them with the one metric protocol and writes ``metrics.json`` and pictures.
 
@@ -14,14 +15,11 @@ not how well a model does on real scans.
 
 from __future__ import annotations
 
-import json
-import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from octvessel import __version__, atomic
 from octvessel.config import JsonConfig
@@ -29,10 +27,9 @@ from octvessel.data import load_dataset, write_image, write_mask
 from octvessel.errors import InputError, UsageError
 from octvessel.inference import predict_image
 from octvessel.metrics import evaluate, format_table
-from octvessel.models import create_model, load_model
-from octvessel.preprocessing import Preprocessing
+from octvessel.models import load_model
 from octvessel.sim.vessels import VesselTreeConfig, render_image
-from octvessel.training import CropRecipe, train_on_crops
+from octvessel.training import TrainConfig, train
 from octvessel.visualize import error_map, overlay, save_figure
 
 
@@ -52,6 +49,7 @@ class DemoConfig(JsonConfig):
     lr: float = 2e-3
     seed: int = 0
     bf16: bool = True
+    val_fraction: float = 0.17
 
     def __post_init__(self) -> None:
         if self.n_train < 1 or self.n_test < 1:
@@ -81,6 +79,27 @@ def make_dataset(root: Path, cfg: DemoConfig, overwrite: bool) -> None:
     )
 
 
+def train_config(cfg: DemoConfig) -> TrainConfig:
+    """The demo's recipe: a compact IterNet on gray en-face crops, flips, bf16 on CPU."""
+    epochs = min(6, cfg.steps)
+    return TrainConfig(
+        model="iternet",
+        model_config={"base_channels": cfg.base_channels, "iterations": cfg.iterations},
+        preprocessing={"color": "gray"},
+        epochs=epochs,
+        steps_per_epoch=max(cfg.steps // epochs, 1),
+        images_per_batch=cfg.batch,
+        crops_per_image=1,
+        crop=cfg.crop,
+        lr=cfg.lr,
+        augment="flips",
+        val_fraction=cfg.val_fraction if cfg.n_train > 1 else 0.0,
+        seed=cfg.seed,
+        precision="bf16" if cfg.bf16 else "fp32",
+        device="cpu",
+    )
+
+
 def run_demo(
     out: str | Path, cfg: DemoConfig | None = None, overwrite: bool = False, progress: bool = True
 ) -> dict:
@@ -94,43 +113,32 @@ def run_demo(
         f"[1/5] drawing {cfg.n_train}+{cfg.n_test} synthetic en-face images ({cfg.width}x{cfg.height}) -> {out / 'data'}"
     )
     make_dataset(out / "data", cfg, overwrite=True)
-    train = load_dataset(out / "data", split="training", require_labels=True)
     test = load_dataset(out / "data", split="test", require_labels=True)
 
+    recipe = train_config(cfg)
     print(
-        f"[2/5] training IterNet (k={cfg.base_channels}, {cfg.iterations} iterations) for {cfg.steps} steps of {cfg.batch}x{cfg.crop}^2 crops, seed {cfg.seed}"
+        f"[2/5] training IterNet (k={cfg.base_channels}, {cfg.iterations} iterations): {recipe.epochs} epochs x "
+        f"{recipe.steps_per_epoch} steps of {cfg.batch} crops of {cfg.crop}^2, seed {cfg.seed} -> {out / 'model'}"
     )
-    torch.manual_seed(cfg.seed)
-    pre = Preprocessing(color="gray")
-    model = create_model(
-        "iternet",
-        in_channels=pre.channels,
-        base_channels=cfg.base_channels,
-        iterations=cfg.iterations,
+    result = train(
+        out / "data",
+        out / "model",
+        recipe,
+        overwrite=True,
+        progress=progress,
+        command="octvessel demo",
     )
-    recipe = CropRecipe(
-        steps=cfg.steps, crop=cfg.crop, batch=cfg.batch, lr=cfg.lr, seed=cfg.seed, bf16=cfg.bf16
-    )
-    history = train_on_crops(model, train, recipe, pre, progress=progress)
-    train_seconds = history[-1]["seconds"]
-
-    print(f"[3/5] saving the weights bundle -> {out / 'model'}")
-    meta = {
-        "title": "octvessel demo IterNet (synthetic en-face data)",
-        "data": f"{cfg.n_train} synthetic en-face images, seed {cfg.seed}",
-        "recipe": json.dumps(recipe.to_dict()),
-        "seed": cfg.seed,
-        "training seconds": round(train_seconds, 1),
-        "hardware": f"{platform.processor() or platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads",
-        "command": "octvessel demo",
-    }
-    model.save_pretrained(out / "model", preprocessing=pre, metadata=meta, overwrite=True)
     atomic.write_json(
         out / "demo_config.json",
         {"demo": cfg.to_dict(), "octvessel_version": __version__},
         overwrite=True,
     )
+    chosen = "validation AUC" if recipe.val_fraction else "minus training loss"
+    print(
+        f"[3/5] reloading the best weights ({chosen} {result.best:.4f} at epoch {result.best_epoch}) from {out / 'model'}"
+    )
     model, _ = load_model(out / "model")
+    train_seconds = sum(h["seconds"] for h in result.history)
 
     print(f"[4/5] predicting {len(test)} held-out images -> {out / 'predictions'}")
     probs = []
@@ -149,24 +157,24 @@ def run_demo(
     pred_seconds = (time.perf_counter() - t_pred) / len(test)
 
     print("[5/5] scoring (pooled FOV pixels, threshold 0.5)")
-    result = evaluate(
+    scores = evaluate(
         probs, [s.label for s in test], [s.fov for s in test], names=[s.name for s in test]
     )
-    result["timing"] = {
+    scores["timing"] = {
         "train_seconds": train_seconds,
         "predict_seconds_per_image": pred_seconds,
         "total_seconds": time.perf_counter() - t0,
     }
-    atomic.write_json(out / "metrics.json", result, overwrite=True)
-    _figures(out, test, probs, history)
-    print(format_table(result))
+    atomic.write_json(out / "metrics.json", scores, overwrite=True)
+    _figures(out, test, probs)
+    print(format_table(scores))
     print(
-        f"done in {result['timing']['total_seconds']:.0f} s; pictures: {out / 'summary.png'}, {out / 'training_loss.png'}"
+        f"done in {scores['timing']['total_seconds']:.0f} s; pictures: {out / 'summary.png'}, {out / 'model' / 'progress.png'}"
     )
-    return result
+    return scores
 
 
-def _figures(out: Path, test, probs, history) -> None:  # noqa: ANN001
+def _figures(out: Path, test, probs) -> None:  # noqa: ANN001
     import matplotlib
 
     matplotlib.use("Agg")
@@ -188,17 +196,3 @@ def _figures(out: Path, test, probs, history) -> None:  # noqa: ANN001
             if r == 0:
                 ax.set_title(title)
     save_figure(fig, out / "summary.png")
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    steps = [h["step"] for h in history]
-    losses = np.array([h["loss"] for h in history])
-    ax.plot(steps, losses, alpha=0.35, label="loss (sum of 4 BCE)")
-    k = max(len(losses) // 20, 1)
-    ax.plot(
-        steps[k - 1 :],
-        np.convolve(losses, np.ones(k) / k, mode="valid"),
-        label=f"moving mean ({k})",
-    )
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss")
-    ax.legend()
-    save_figure(fig, out / "training_loss.png")

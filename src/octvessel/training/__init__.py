@@ -5,13 +5,12 @@ the minimal loop the demo uses.
 """
 
 from octvessel.training.config import PRESETS, TrainConfig, list_presets, preset, resolve_config
-from octvessel.training.simple import CropRecipe, CropSampler, multi_output_bce, train_on_crops
+from octvessel.training.simple import CropRecipe, multi_output_bce, train_on_crops
 from octvessel.training.trainer import TrainingError, TrainResult, evaluate, train, train_one_epoch
 
 __all__ = [
     "PRESETS",
     "CropRecipe",
-    "CropSampler",
     "TrainConfig",
     "TrainResult",
     "TrainingError",
