@@ -54,7 +54,7 @@ def test_each_verb_has_help(verb, capsys):
 
 
 def test_unimplemented_verb_says_so_and_exits_2(tmp_path):
-    proc = run_cli("train", "-d", str(tmp_path), "-o", str(tmp_path / "run"))
+    proc = run_cli("export", "-m", "iternet", "-o", str(tmp_path / "m.onnx"))
     assert proc.returncode == 2
     assert "not implemented" in proc.stderr and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1

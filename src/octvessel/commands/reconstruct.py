@@ -3,19 +3,135 @@
 from __future__ import annotations
 
 import argparse
+import sys
+import time
+import warnings
 
-from octvessel.commands import not_implemented
+from octvessel.errors import UsageError
 
-HELP = "OCT volume(s) -> en-face image(s) (not implemented yet)"
+HELP = "OCT volume(s) -> en-face (fundus) images, CAVRI-C names, JSON sidecar"
+
+EPILOG = """\
+Per volume NAME, in the output folder: NAME_fundus_P1.bmp / _P2 / _P3 (custom slabs:
+_slab1 ...), NAME_enface.json (spacing, grid, variants, boundaries used) and
+NAME_boundaries.npz. Variants: P1 = full (mean over depth), P2 = retina (ILM..RPE),
+P3 = shadow (--shadow-um above the RPE), or a slab TOP[+-UM]:BOTTOM[+-UM][:REDUCER],
+e.g. ILM+20:RPE-10:max (reducers: mean, sum, max, min, median; 'top'/'bottom' are the
+image edges). Inputs: .npy, .npz, multi-page .tif, a folder of B-scan images, Avanti
+raw .OCT, and with `pip install octvessel[oct]` Heidelberg .vol/.e2e, HEYEX-XML and
+Topcon .fda.
+"""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-i", "--input", required=True, help="volume file or folder")
+    from octvessel.oct.readers import FORMATS
+
+    p.epilog = EPILOG
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.add_argument("-i", "--input", required=True, help="volume file, or a folder of volumes")
     p.add_argument("-o", "--output", required=True, help="output folder")
-    p.add_argument("--variant", default="P1,P2,P3", help="comma-separated variants")
     p.add_argument(
-        "--isotropic", action="store_true", help="resample the slow axis to the physical spacing"
+        "--variant", default="P1,P2,P3", help="comma-separated variants (default P1,P2,P3)"
     )
+    p.add_argument(
+        "--isotropic",
+        action="store_true",
+        help="resample the slow axis to the physical spacing (Avanti: 385x385)",
+    )
+    p.add_argument(
+        "--boundaries",
+        choices=("auto", "file", "detect"),
+        default="auto",
+        help="layer boundaries: the file's when present (auto, default), only the file's, "
+        "or always detected",
+    )
+    p.add_argument(
+        "--shadow-um", type=float, default=60.0, help="P3 slab thickness above the RPE (um)"
+    )
+    p.add_argument(
+        "--no-normalize", action="store_true", help="keep B-scan / column brightness as is"
+    )
+    p.add_argument(
+        "--percentiles",
+        default="0.5,99.5",
+        help="contrast stretch: low,high percentiles mapped to 0 and 255 (default 0.5,99.5)",
+    )
+    p.add_argument("--format", choices=("auto", *FORMATS), default="auto", help="volume reader")
+    p.add_argument("--spacing", help="SLOW,AXIAL,FAST spacing in mm (overrides the file's)")
+    p.add_argument("--laterality", choices=("OD", "OS"), help="overrides the file's")
+    p.add_argument("--ascans", type=int, help="raw .OCT: A-scans per B-scan (default 385)")
+    p.add_argument("--depth", type=int, help="raw .OCT: samples per A-scan (default 640)")
+    p.add_argument("--bscans", type=int, help="raw .OCT: B-scans (default: from the file size)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
 
 
-run = not_implemented("reconstruct")
+def _floats(text: str | None, n: int, option: str) -> tuple[float, ...] | None:
+    if text is None:
+        return None
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != n:
+        raise UsageError(f"{option} {text!r}: expected {n} comma-separated numbers")
+    return values
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from octvessel.errors import InputError
+    from octvessel.oct import write_reconstructions
+    from octvessel.oct.enface import EnFaceConfig
+    from octvessel.oct.files import output_names
+    from octvessel.oct.readers import find_volumes, read_volume
+
+    variants = [v.strip() for v in args.variant.split(",") if v.strip()]
+    if not variants:
+        raise UsageError("--variant is empty; expected e.g. P1,P2,P3")
+    percentiles = _floats(args.percentiles, 2, "--percentiles")
+    config = EnFaceConfig(
+        shadow_um=args.shadow_um,
+        normalize=not args.no_normalize,
+        percentiles=percentiles,  # type: ignore[arg-type]
+        isotropic=args.isotropic,
+        boundaries=args.boundaries,
+    )
+    output_names("x", variants, config.shadow_um)  # validates the variants up front
+    src = Path(args.input)
+    if not src.exists():
+        raise InputError("input not found", src)
+    paths = find_volumes(src) if src.is_dir() else [src]
+    prefixes = [p.stem if p.is_file() else p.name for p in paths]
+    seen: dict[str, Path] = {}
+    for prefix, p in zip(prefixes, paths, strict=True):
+        if prefix in seen:
+            raise InputError(
+                f"two inputs would write {prefix}_*: {seen[prefix].name} and {p.name}", p
+            )
+        seen[prefix] = p
+    options = {
+        "format": args.format,
+        "spacing": _floats(args.spacing, 3, "--spacing"),
+        "laterality": args.laterality,
+        "ascans": args.ascans,
+        "depth": args.depth,
+        "bscans": args.bscans,
+    }
+    for prefix, p in zip(prefixes, paths, strict=True):
+        start = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the notes are printed below instead
+            volume = read_volume(p, **options)
+        for note in volume.meta.get("warnings") or []:
+            print(f"note: {p.name}: {note}", file=sys.stderr)
+        info = write_reconstructions(
+            volume, args.output, prefix, variants, config, overwrite=args.overwrite
+        )
+        b, d, a = volume.shape
+        h, w = info["shape"]
+        print(
+            f"{p.name}: {b}x{d}x{a} -> {', '.join(info['images'])} ({w}x{h}, boundaries "
+            f"{info['boundaries']['source']}) in {time.perf_counter() - start:.1f} s"
+        )
+    return 0

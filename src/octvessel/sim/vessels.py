@@ -33,6 +33,11 @@ class VesselTreeConfig:
         branch_prob: chance per step that a segment splits.
         disc: (row, col) of the optic disc as fractions of the size, or None for random.
         max_fraction: growth stops once vessels cover this fraction of the image.
+        avoid: optional (row, col, radius) of a zone the vessels bend around, as fractions
+            of (height, width, min(height, width)) -- e.g. the foveal avascular zone of a
+            macular scan. Vessels closer than twice the radius are steered along the zone's
+            tangent (no random draws are added, so the tree is the same when ``avoid`` is
+            None) while they head into it; a segment stops at the rim of the zone.
     """
 
     height: int = 256
@@ -45,6 +50,7 @@ class VesselTreeConfig:
     branch_prob: float = 0.006
     disc: tuple[float, float] | None = None
     max_fraction: float = 0.14
+    avoid: tuple[float, float, float] | None = None
 
     def __post_init__(self) -> None:
         if self.height < 8 or self.width < 8:
@@ -53,6 +59,25 @@ class VesselTreeConfig:
             )
         if not 0 < self.min_radius < self.root_radius:
             raise UsageError("expected 0 < min_radius < root_radius")
+        if self.avoid is not None and (len(self.avoid) != 3 or not self.avoid[2] > 0):
+            raise UsageError(
+                f"avoid={self.avoid!r}: expected None or (row, col, radius) with radius > 0"
+            )
+
+
+@dataclass(frozen=True)
+class VesselGeometry:
+    """A tree with the geometry needed to render it in 3-D (all H x W float32, pixels).
+
+    Attributes:
+        coverage: fraction of each pixel covered by a vessel, in [0, 1].
+        radius: radius of the nearest centre-line point (defined everywhere).
+        distance: distance from the pixel centre to the nearest centre-line point.
+    """
+
+    coverage: np.ndarray
+    radius: np.ndarray
+    distance: np.ndarray
 
 
 def _stamp(canvas: np.ndarray, r: float, c: float, radius: float) -> None:
@@ -76,6 +101,46 @@ def vessel_tree(config: VesselTreeConfig, seed: int = 0) -> tuple[np.ndarray, np
         coverage: float32 H x W in [0, 1], the fraction of each pixel covered by a vessel;
         radius: float32 H x W, the radius (pixels) of the vessel covering a pixel (0 elsewhere).
     """
+    coverage, radius_map = _grow(config, seed)
+    # spread the radius of centre-line pixels over the vessel's width
+    _, (ir, ic) = ndimage.distance_transform_edt(radius_map == 0, return_indices=True)
+    radius_map = np.where(coverage > 0, radius_map[ir, ic], 0).astype(np.float32)
+    return coverage, radius_map
+
+
+def vessel_geometry(config: VesselTreeConfig, seed: int = 0) -> VesselGeometry:
+    """Grow the same tree as :func:`vessel_tree` and return its 3-D rendering geometry."""
+    coverage, centre = _grow(config, seed)
+    if not centre.any():
+        inf = np.full(centre.shape, np.inf, np.float32)
+        return VesselGeometry(coverage, np.zeros_like(centre), inf)
+    dist, (ir, ic) = ndimage.distance_transform_edt(centre == 0, return_indices=True)
+    return VesselGeometry(coverage, centre[ir, ic].astype(np.float32), dist.astype(np.float32))
+
+
+def _steer(
+    r: float, c: float, heading: float, avoid: tuple[float, float, float] | None
+) -> tuple[float, bool]:
+    """Bend ``heading`` along the tangent of the avoided zone; also say if (r, c) is inside."""
+    if avoid is None:
+        return heading, False
+    ar, ac, rad = avoid
+    dy, dx = r - ar, c - ac
+    dist = float(np.hypot(dy, dx))
+    if dist >= 2 * rad:
+        return heading, False
+    away = np.arctan2(dy, dx)
+    if dist >= rad and np.cos(heading - away) >= 0:
+        return heading, False  # already moving away: leave the course alone
+    tangents = (away + np.pi / 2, away - np.pi / 2)
+    diffs = [np.angle(np.exp(1j * (t - heading))) for t in tangents]
+    turn = min(diffs, key=abs)
+    weight = min(1.0, (2 * rad - dist) / rad)  # 0 at twice the radius, 1 at the rim
+    return heading + 0.25 * weight * turn, dist < rad
+
+
+def _grow(config: VesselTreeConfig, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(coverage, radius on centre-line pixels only) of one tree."""
     rng = np.random.default_rng(seed)
     h, w = config.height, config.width
     scale = min(h, w) / 256.0
@@ -88,6 +153,9 @@ def vessel_tree(config: VesselTreeConfig, seed: int = 0) -> tuple[np.ndarray, np
         )
     else:
         disc = (config.disc[0] * h, config.disc[1] * w)
+    avoid = None
+    if config.avoid is not None:
+        avoid = (config.avoid[0] * h, config.avoid[1] * w, config.avoid[2] * min(h, w))
     toward_center = np.arctan2(h / 2 - disc[0], w / 2 - disc[1])
     stack = []
     for i in range(config.trunks):
@@ -109,10 +177,11 @@ def vessel_tree(config: VesselTreeConfig, seed: int = 0) -> tuple[np.ndarray, np
         seg_len = rng.uniform(25, 90) * scale * (radius / config.root_radius + 0.4)
         while length < max_len:
             heading += drift + rng.normal(0, config.tortuosity)
+            heading, inside = _steer(r, c, heading, avoid)
             r += config.step * np.sin(heading)
             c += config.step * np.cos(heading)
             length += config.step
-            if not (-5 <= r < h + 5 and -5 <= c < w + 5):
+            if inside or not (-5 <= r < h + 5 and -5 <= c < w + 5):
                 break
             _stamp(coverage, r, c, radius)
             ir, ic = int(round(r)), int(round(c))
@@ -137,9 +206,6 @@ def vessel_tree(config: VesselTreeConfig, seed: int = 0) -> tuple[np.ndarray, np
                         (r, c, heading + rng.choice([-1, 1]) * rng.uniform(0.8, 1.4), child)
                     )
                 radius = (radius**3 - child**3) ** (1 / 3) if child < radius else radius
-    # spread the radius of centre-line pixels over the vessel's width
-    _, (ir, ic) = ndimage.distance_transform_edt(radius_map == 0, return_indices=True)
-    radius_map = np.where(coverage > 0, radius_map[ir, ic], 0).astype(np.float32)
     return coverage, radius_map
 
 

@@ -1,0 +1,48 @@
+"""OCT volumes -> en-face (fundus) reconstructions, and synthetic OCT phantoms.
+
+- :func:`read_volume` / :class:`Volume` / :func:`write_volume`: volumes in (B-scans, depth,
+  A-scans) order with spacing in mm, laterality and layer boundaries (:mod:`.volume`,
+  readers in :mod:`.readers`, vendor formats in :mod:`.vendors`).
+- :func:`detect_boundaries`: ILM, RPE and BM per A-scan (:mod:`.layers`).
+- :func:`reconstruct` / :class:`EnFace`: full, retina, shadow and custom slab projections,
+  presets P1, P2, P3 (:mod:`.enface`); :func:`write_reconstructions` writes them to files.
+- :mod:`octvessel.oct.phantom`: ``make_volume(seed=...)``, ``write_dataset(...)``.
+"""
+
+from octvessel.oct.enface import (
+    PRESETS,
+    REDUCERS,
+    VARIANTS,
+    EnFace,
+    EnFaceConfig,
+    Slab,
+    reconstruct,
+    reconstruct_all,
+    resolve_boundaries,
+    to_native_grid,
+)
+from octvessel.oct.files import write_reconstructions
+from octvessel.oct.layers import DetectConfig, detect_boundaries
+from octvessel.oct.readers import FORMATS, find_volumes, read_volume
+from octvessel.oct.volume import Volume, write_volume
+
+__all__ = [
+    "FORMATS",
+    "PRESETS",
+    "REDUCERS",
+    "VARIANTS",
+    "DetectConfig",
+    "EnFace",
+    "EnFaceConfig",
+    "Slab",
+    "Volume",
+    "detect_boundaries",
+    "find_volumes",
+    "read_volume",
+    "reconstruct",
+    "reconstruct_all",
+    "resolve_boundaries",
+    "to_native_grid",
+    "write_reconstructions",
+    "write_volume",
+]

@@ -1,0 +1,78 @@
+"""Heidelberg .vol / HEYEX-XML through eyepy, on the real and fixture files in shared/data."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from octvessel.errors import InputError
+from octvessel.oct import detect_boundaries, read_volume, reconstruct
+from octvessel.oct.layers import boundary_errors
+
+
+@pytest.fixture(scope="session")
+def oct_dir(shared_data: Path) -> Path:
+    d = shared_data / "OCT"
+    if not d.is_dir():
+        pytest.skip(f"OCT sample files not found at {d}")
+    return d
+
+
+def test_missing_eyepy_gives_one_line_with_the_install_command(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "eyepy", None)  # makes `import eyepy` fail
+    (tmp_path / "scan.vol").write_bytes(b"HSF-OCT-103 ")
+    with pytest.raises(InputError) as exc:
+        read_volume(tmp_path / "scan.vol")
+    msg = str(exc.value)
+    assert "pip install octvessel[oct]" in msg and "scan.vol" in msg and "\n" not in msg
+
+
+def test_real_spectralis_circle_scans(oct_dir):
+    pytest.importorskip("eyepy")
+    for name, scale in (("HeyexImport_valid", 0.017891), ("retimat_onh", 0.015613)):
+        v = read_volume(oct_dir / "heidelberg_vol" / f"{name}.vol")
+        assert v.shape == (1, 496, 768)
+        assert v.spacing[1] == pytest.approx(0.0038717, rel=1e-4)
+        assert v.spacing[2] == pytest.approx(scale, rel=1e-4)
+        assert v.laterality == "OD" and v.meta["scan_pattern"] == "circle"
+        assert {"ILM", "BM"} <= set(v.boundaries)
+        assert 0.0 <= v.data.min() and v.data.max() <= 1.0 and v.data.std() > 0.05
+        with pytest.raises(InputError, match="volume too small for an en-face image"):
+            reconstruct(v, "P1")
+
+
+def test_detected_boundaries_agree_with_heidelbergs_on_a_real_scan(oct_dir):
+    """retimat_onh: a healthy peripapillary circle scan with the device's ILM and BM."""
+    pytest.importorskip("eyepy")
+    v = read_volume(oct_dir / "heidelberg_vol" / "retimat_onh.vol")
+    err = boundary_errors(detect_boundaries(v), v.boundaries)
+    # measured: ILM median 0.94 px, BM median 1.4 px (3.9 um per px)
+    assert err["ILM"]["median"] < 2.0 and err["ILM"]["p95"] < 4.0
+    assert err["BM"]["median"] < 3.0 and err["BM"]["p95"] < 6.0
+
+
+def test_fixture_vol_and_xml_volumes(oct_dir):
+    pytest.importorskip("eyepy")
+    fx = oct_dir / "eyepy_fixtures"
+    vol = read_volume(fx / "heyex_vol" / "test_volume.vol")
+    assert vol.shape == (10, 40, 50) and vol.laterality == "OD"
+    assert vol.spacing == pytest.approx((0.0314444, 0.003872, 0.011819), rel=1e-4)
+    xml_dir = fx / "heyex_xml" / "test_volume"
+    xml = read_volume(xml_dir)  # the export folder
+    assert xml.meta["format"] == "xml" and xml.shape == (10, 40, 50)
+    assert {"ILM", "RPE", "BM"} <= set(xml.boundaries)
+    same = read_volume(xml_dir / "test_dummy.xml")  # or its .xml file
+    np.testing.assert_array_equal(same.data, xml.data)
+    # the file's own boundaries (with NaN gaps) drive the slabs
+    e = reconstruct(xml, "P2")
+    assert e.image.shape == (10, 50) and e.meta["boundary_source"] == "file"
+
+
+def test_corrupt_vol_is_an_input_error(tmp_path):
+    pytest.importorskip("eyepy")
+    (tmp_path / "broken.vol").write_bytes(b"HSF-OCT-103 " + b"\x00" * 100)
+    with pytest.raises(InputError, match="cannot read Heidelberg .vol file"):
+        read_volume(tmp_path / "broken.vol")
