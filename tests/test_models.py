@@ -223,3 +223,16 @@ def test_loading_refuses_corrupt_or_mismatched_bundles(tmp_path):
         load_model(tmp_path / "ckpt.pt")
     with pytest.raises(InputError, match="shipped"):
         load_model("no-such-model-anywhere")
+
+
+def test_iternet_is_initialised_like_the_keras_reference():
+    # Glorot-uniform kernels (limit sqrt(6 / (fan_in + fan_out))) and zero biases
+    model = create_model("iternet", base_channels=8)
+    convs = [m for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+    assert all(torch.count_nonzero(c.bias) == 0 for c in convs)
+    for c in convs:
+        fan_in, fan_out = torch.nn.init._calculate_fan_in_and_fan_out(c.weight)
+        limit = (6.0 / (fan_in + fan_out)) ** 0.5
+        assert c.weight.abs().max() <= limit
+        if c.weight.numel() >= 100:  # uniform over the whole range, not shrunk
+            assert c.weight.abs().max() > 0.9 * limit
