@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from octvessel.data.sample import Sample
-from octvessel.errors import NotImplementedYet, UsageError
+from octvessel.errors import UsageError
 from octvessel.inference import predict_image
 from octvessel.metrics import evaluate
 from octvessel.models import create_model
@@ -85,5 +85,3 @@ def test_predict_image_whole_matches_the_model_and_checks_methods():
     assert np.abs(bf - ref).max() < 0.05
     with pytest.raises(UsageError):
         predict_image(model, image, method="magic")
-    with pytest.raises(NotImplementedYet):
-        predict_image(model, image, method="patches")

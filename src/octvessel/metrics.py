@@ -7,16 +7,29 @@ scikit-learn.
 
 Empty-mask rule: a ratio whose numerator and denominator are both 0 is 1.0 (nothing to
 find and nothing found is perfect); MCC with a zero denominator is 0.0; AUCs are NaN
-when the pixels hold only one class.
+(undefined, reported as such: ``null`` in JSON, ``n/a`` in tables) when the pixels hold
+only one class, e.g. an image without vessel pixels. An empty FOV is an error.
+
+Note on the reference codes: the IterNet, retina-unet and BCDU-Net scripts print a
+"Jaccard similarity score" computed with scikit-learn's ``jaccard_similarity_score`` on
+flattened binary vectors, which (in the scikit-learn versions they used) is the fraction of
+equal labels, i.e. **accuracy**. octvessel reports accuracy as accuracy and the real IoU
+(Jaccard index) as ``iou`` = TP / (TP + FP + FN).
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from sklearn.metrics import average_precision_score, roc_auc_score
+from sklearn.metrics import (
+    average_precision_score,
+    precision_recall_curve,
+    roc_auc_score,
+    roc_curve,
+)
 
 from octvessel.errors import UsageError
 
@@ -139,6 +152,12 @@ def evaluate(
     pooled_p, pooled_l, per_image, total = [], [], [], Confusion(0, 0, 0, 0)
     for i, (p, lab) in enumerate(zip(probs, labels, strict=True)):
         fov = np.ones(np.shape(lab), bool) if fovs is None else np.asarray(fovs[i], bool)
+        if np.shape(fov) != np.shape(lab):
+            raise UsageError(
+                f"image {names[i]}: FOV shape {np.shape(fov)} differs from label shape {np.shape(lab)}"
+            )
+        if not fov.any():
+            raise UsageError(f"image {names[i]}: the FOV mask is empty (no pixels to score)")
         p_in, l_in = np.asarray(p, np.float32)[fov], np.asarray(lab, bool)[fov]
         c = confusion(p_in >= threshold, l_in)
         total = total + c
@@ -158,7 +177,8 @@ def evaluate(
         **threshold_metrics(total),
     }
     table = np.array([[r[m] for m in METRICS] for r in per_image], dtype=np.float64)
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: undefined AUCs
         mean = dict(zip(METRICS, np.nanmean(table, axis=0).tolist(), strict=True))
         std = dict(zip(METRICS, np.nanstd(table, axis=0).tolist(), strict=True))
     return {
@@ -170,17 +190,96 @@ def evaluate(
         "per_image": per_image,
         "mean": mean,
         "std": std,
+        "auc_undefined": [r["name"] for r in per_image if np.isnan(r["auc_roc"])],
     }
 
 
+def _cell(value: float) -> str:
+    return f"{value:>8.4f}" if np.isfinite(value) else f"{'n/a':>8}"
+
+
 def format_table(result: dict) -> str:
-    """A plain-text table of pooled values and per-image mean +- std."""
+    """A plain-text table of pooled values and per-image mean +- std (``n/a``: undefined)."""
     lines = [f"{'metric':<12} {'pooled':>8} {'mean':>8} {'std':>8}"]
     for m in METRICS:
         lines.append(
-            f"{m:<12} {result['pooled'][m]:>8.4f} {result['mean'][m]:>8.4f} {result['std'][m]:>8.4f}"
+            f"{m:<12} {_cell(result['pooled'][m])} {_cell(result['mean'][m])} {_cell(result['std'][m])}"
         )
     lines.append(
         f"({result['n_images']} images, {result['n_pixels']:,} pixels, threshold {result['threshold']})"
     )
+    undefined = result.get("auc_undefined") or []
+    if undefined:
+        shown = ", ".join(undefined[:5]) + (", ..." if len(undefined) > 5 else "")
+        lines.append(
+            f"AUC undefined (one class only) for {len(undefined)} image(s): {shown}; "
+            "their AUCs are left out of the mean"
+        )
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------- curves, thresholds
+
+
+@dataclass(frozen=True)
+class Curves:
+    """ROC and precision-recall curves of pooled pixels (scikit-learn's, thresholds descending).
+
+    ``roc_thresholds[i]`` gives (``fpr[i]``, ``tpr[i]``); ``pr_thresholds[i]`` gives
+    (``recall[i]``, ``precision[i]``), and the PR arrays end with the point (0, 1) that
+    has no threshold. A pixel is called vessel when its probability is >= the threshold.
+    """
+
+    fpr: np.ndarray
+    tpr: np.ndarray
+    roc_thresholds: np.ndarray
+    precision: np.ndarray
+    recall: np.ndarray
+    pr_thresholds: np.ndarray
+
+    def f1_optimal(self) -> dict[str, float]:
+        """The threshold maximising F1 on these pixels, with its F1, precision and recall."""
+        p, r = self.precision[:-1], self.recall[:-1]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            f1 = np.where(p + r > 0, 2 * p * r / (p + r), 0.0)
+        i = int(np.argmax(f1))
+        return {
+            "threshold": float(self.pr_thresholds[i]),
+            "f1": float(f1[i]),
+            "precision": float(p[i]),
+            "recall": float(r[i]),
+        }
+
+
+def curves(probs: np.ndarray, labels: np.ndarray) -> Curves | None:
+    """ROC and PR curves of flat ``probs`` against flat bool ``labels``; None for one class."""
+    labels = np.asarray(labels, bool).ravel()
+    if labels.all() or not labels.any():
+        return None
+    scores = np.asarray(probs, np.float64).ravel()
+    fpr, tpr, roc_t = roc_curve(labels, scores)
+    precision, recall, pr_t = precision_recall_curve(labels, scores)
+    return Curves(fpr, tpr, roc_t, precision, recall, pr_t)
+
+
+def f1_optimal_threshold(probs: np.ndarray, labels: np.ndarray) -> dict[str, float] | None:
+    """The threshold that maximises F1 over flat ``probs``/``labels`` (None for one class).
+
+    Report it next to the headline numbers, never instead of them: choosing the threshold
+    on the test set flatters the result.
+    """
+    c = curves(probs, labels)
+    return None if c is None else c.f1_optimal()
+
+
+def json_safe(obj: object) -> object:
+    """``obj`` with NaN and infinities replaced by None (strict JSON), numpy scalars as floats."""
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, (np.floating, float)):
+        return float(obj) if np.isfinite(obj) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj

@@ -3,21 +3,121 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
-from octvessel.commands import not_implemented
+from octvessel.errors import InputError
 
-HELP = "vessel maps for images, no labels needed (not implemented yet)"
+HELP = "vessel maps for images, no labels needed"
+
+EPILOG = """\
+Per image NAME: NAME_prob.png (16-bit), NAME_prob.tif (float32), NAME_mask.png (at
+--threshold) and NAME_overlay.png. Outputs that exist are kept (an interrupted run
+continues) unless --overwrite. Under `torchrun --nproc_per_node=N -m octvessel predict ...`
+the processes share the images out by rank.
+"""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-i", "--input", required=True, help="image, folder or dataset")
-    p.add_argument("-o", "--output", required=True)
-    p.add_argument("-m", "--model", required=True, help="shipped name, run folder or .safetensors")
-    p.add_argument("--threshold", type=float, default=0.5)
-    p.add_argument("--tile", type=int)
-    p.add_argument("--overlap", type=float, default=0.25)
-    p.add_argument("--tta", action="store_true")
-    p.add_argument("--overwrite", action="store_true")
+    p.epilog = EPILOG
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.add_argument(
+        "-i", "--input", required=True, help="an image, a folder of images or a dataset folder"
+    )
+    p.add_argument("-o", "--output", required=True, help="output folder")
+    p.add_argument(
+        "-m",
+        "--model",
+        required=True,
+        help="shipped model name, run folder, or .safetensors with config.json beside it",
+    )
+    p.add_argument("--split", help="only this split of a dataset folder (e.g. test)")
+    p.add_argument("--threshold", type=float, default=0.5, help="mask threshold (default 0.5)")
+    add_inference_arguments(p)
+    p.add_argument("--overwrite", action="store_true", help="redo outputs that exist")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-run = not_implemented("predict")
+def add_inference_arguments(p: argparse.ArgumentParser) -> None:
+    """The options that set how a model runs (shared by predict and evaluate -m)."""
+    p.add_argument(
+        "--method",
+        choices=("auto", "whole", "tiles", "patches"),
+        default="auto",
+        help="auto (default: whole image when it fits --memory-mb, else tiles), whole, "
+        "tiles, or patches (the reference every-crop scheme; very slow)",
+    )
+    p.add_argument("--tile", type=int, help="tile side for --method tiles (default 512)")
+    p.add_argument(
+        "--overlap", type=float, default=0.25, help="tile overlap fraction (default 0.25)"
+    )
+    p.add_argument(
+        "--crop", type=int, default=128, help="patch side for --method patches (default 128)"
+    )
+    p.add_argument(
+        "--stride", type=int, default=3, help="patch stride for --method patches (default 3)"
+    )
+    p.add_argument(
+        "--batch-size", type=int, help="tiles/patches per forward pass (default: from --memory-mb)"
+    )
+    p.add_argument("--tta", action="store_true", help="average over flips (4x slower)")
+    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (faster on AMX CPUs)")
+    p.add_argument(
+        "--memory-mb",
+        type=int,
+        default=2048,
+        help="memory budget of one forward pass (default 2048)",
+    )
+    p.add_argument(
+        "--input-size",
+        type=int,
+        nargs=2,
+        metavar=("H", "W"),
+        help="run the network on the image resampled to H x W (the probability is resampled back)",
+    )
+    p.add_argument(
+        "--input-scale", type=float, help="run the network on the image scaled by this factor"
+    )
+    p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+
+
+def inference_config(args: argparse.Namespace):  # noqa: ANN201 (InferenceConfig, imported lazily)
+    """The :class:`InferenceConfig` of the command-line options shared by predict and evaluate."""
+    from octvessel.inference import InferenceConfig
+
+    values = {
+        "method": args.method,
+        "overlap": args.overlap,
+        "crop": args.crop,
+        "stride": args.stride,
+        "batch_size": args.batch_size,
+        "tta": args.tta,
+        "bf16": args.bf16,
+        "memory_budget_mb": args.memory_mb,
+        "input_size": tuple(args.input_size) if args.input_size else None,
+        "input_scale": args.input_scale,
+    }
+    if args.tile is not None:
+        values["tile"] = args.tile
+    return InferenceConfig.from_dict(values)
+
+
+def run(args: argparse.Namespace) -> int:
+    from octvessel.predictor import Predictor, list_inputs
+
+    config = inference_config(args)
+    items = list_inputs(args.input, split=args.split)
+    predictor = Predictor.from_pretrained(args.model, config=config, device=args.device)
+    summary = predictor.predict_folder(
+        items,
+        args.output,
+        threshold=args.threshold,
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
+    )
+    print(summary.format())
+    if summary.failed:
+        path, msg = summary.failed[0]
+        more = f" ({len(summary.failed) - 1} more above)" if len(summary.failed) > 1 else ""
+        print(f"octvessel predict: error: {InputError(msg, path)}{more}", file=sys.stderr)
+        return InputError.exit_code
+    return 0

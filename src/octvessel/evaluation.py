@@ -1,0 +1,392 @@
+"""Dataset-level evaluation: one protocol for every model (DESIGN.md section 7).
+
+:func:`evaluate_dataset` scores either a folder of probability maps (``predictions=``,
+e.g. what ``octvessel predict`` wrote, found by image name) or a model (``model=``, run on
+every image) against a labelled dataset:
+
+- pixels inside the FOV masks of all images, pooled (the headline), and per image
+  (mean +- std): AUC-ROC, AUC-PR (average precision), and at the threshold accuracy,
+  sensitivity, specificity, precision, F1 (= Dice), IoU and MCC (:mod:`octvessel.metrics`);
+- the F1-optimal threshold of the pooled pixels, reported next to the headline but never
+  used for it;
+- scored at the label's native grid: a prediction of another size is resampled (bilinear)
+  to the label's grid and the result says so; labels are never resampled.
+
+Outputs in ``out_dir``: ``metrics.json``, ``metrics.csv`` (per image, pooled, mean, std),
+``roc.png`` and ``pr.png``. Images whose pixels hold one class only (no vessel inside the
+FOV) have undefined AUCs: ``null`` in JSON, empty in CSV, ``n/a`` in the table.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from octvessel import atomic
+from octvessel.data import read_image
+from octvessel.data.datasets import index_dataset
+from octvessel.data.layouts import SampleRef, stem
+from octvessel.errors import InputError, UsageError
+from octvessel.inference import resample
+from octvessel.metrics import (
+    METRICS,
+    confusion,
+    curves,
+    evaluate,
+    format_table,
+    json_safe,
+)
+
+#: file names tried, in order, for image NAME in a predictions folder
+PREDICTION_PATTERNS = (
+    "{}_prob.tif",
+    "{}_prob.tiff",
+    "{}_prob.png",
+    "{}.tif",
+    "{}.tiff",
+    "{}.png",
+)
+OUTPUT_FILES = ("metrics.json", "metrics.csv", "roc.png", "pr.png")
+
+JACCARD_NOTE = (
+    "The IterNet / retina-unet / BCDU-Net reference scripts print a 'Jaccard similarity "
+    "score' (scikit-learn's jaccard_similarity_score on flattened binary vectors) that is "
+    "in fact pixel accuracy; octvessel reports accuracy as 'accuracy' and the real Jaccard "
+    "index as 'iou' = TP / (TP + FP + FN)."
+)
+
+
+def find_prediction(pred_dir: Path, names: list[str]) -> Path | None:
+    """The probability map of an image in ``pred_dir``, trying each of ``names``."""
+    for name in names:
+        for pattern in PREDICTION_PATTERNS:
+            p = pred_dir / pattern.format(name)
+            if p.is_file():
+                return p
+    return None
+
+
+def read_probability(path: str | Path) -> np.ndarray:
+    """A probability map file as float32 H x W in [0, 1] (8/16-bit PNG, float TIFF ...)."""
+    img = read_image(path)
+    if img.shape[2] > 1:
+        if not all(np.array_equal(img[..., 0], img[..., c]) for c in range(1, img.shape[2])):
+            raise InputError(
+                f"expected a single-channel probability map, found {img.shape[2]} different channels",
+                path,
+            )
+    return img[..., 0]
+
+
+def choose_split(dataset: str | Path, split: str | None, format: str = "auto") -> str | None:
+    """``split`` as given; by default ``test`` when the dataset has one, else all images."""
+    if split is not None:
+        return split
+    refs = index_dataset(dataset, format)
+    return "test" if any(r.split == "test" for r in refs) else None
+
+
+@dataclass
+class _Pooled:
+    """FOV pixels of every image, kept for pooled metrics and curves."""
+
+    probs: list[np.ndarray] = field(default_factory=list)
+    labels: list[np.ndarray] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+
+
+def _iter_probabilities(
+    refs: list[SampleRef],
+    predictions: Path | None,
+    predictor: Any,
+    save_dir: Path | None,
+    threshold: float,
+    overwrite: bool,
+) -> Iterator[tuple[Any, np.ndarray, Path | None]]:
+    """(sample, probability map, prediction file or None) per image, one at a time."""
+    for ref in refs:
+        sample = ref.load()
+        if predictions is not None:
+            path = find_prediction(predictions, [ref.name, stem(ref.image_path)])
+            if path is None:
+                tried = ", ".join(p.format(ref.name) for p in PREDICTION_PATTERNS[:3])
+                raise InputError(
+                    f"no prediction for image {ref.name} ({ref.image_path.name}); expected {tried} "
+                    f"(or the same with {stem(ref.image_path)!r})",
+                    predictions,
+                )
+            yield sample, read_probability(path), path
+        else:
+            prob = predictor.predict_array(sample.image)
+            if save_dir is not None:
+                predictor.write_outputs(
+                    save_dir,
+                    sample.name,
+                    sample.image,
+                    prob,
+                    threshold=threshold,
+                    overwrite=overwrite,
+                )
+            yield sample, prob, None
+
+
+def evaluate_dataset(
+    dataset: str | Path,
+    out_dir: str | Path | None = None,
+    *,
+    predictions: str | Path | None = None,
+    model: str | Path | None = None,
+    predictor: Any = None,
+    split: str | None = None,
+    format: str = "auto",
+    observer: int = 1,
+    threshold: float = 0.5,
+    allow_resample: bool = True,
+    save_predictions: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+    figures: bool = True,
+) -> dict[str, Any]:
+    """Score predictions (a folder) or a model against a labelled dataset.
+
+    Args:
+        dataset: the dataset folder (any supported layout).
+        out_dir: where ``metrics.json``, ``metrics.csv``, ``roc.png`` and ``pr.png`` go;
+            None writes nothing.
+        predictions: a folder of probability maps named by image (``NAME_prob.tif``,
+            ``NAME_prob.png``, ``NAME.png`` ...; NAME is the dataset's name of the image
+            or its file stem). Give this, ``model`` or ``predictor``.
+        model: MODEL (shipped name, run folder, ``.safetensors``) run with default settings.
+        predictor: a ready :class:`octvessel.predictor.Predictor` (settings of your choice).
+        split: the split to score; default ``test`` when the dataset has one, else all.
+        format, observer: passed to :func:`octvessel.data.index_dataset`.
+        threshold: the probability at or above which a pixel is vessel (headline metrics).
+        allow_resample: resample predictions whose size differs from the label's (and
+            say so); False makes that an error.
+        save_predictions: with a model, also write its outputs to ``out_dir/predictions``.
+        overwrite: replace existing output files.
+        progress: show a progress bar.
+        figures: write ``roc.png`` and ``pr.png``.
+
+    Returns:
+        :func:`octvessel.metrics.evaluate`'s dict plus ``f1_optimal``, ``dataset``,
+        ``split``, ``source``, ``resampled`` (names of resampled predictions), ``notes``.
+
+    Raises:
+        InputError: unreadable files, a missing prediction, an empty FOV mask, sizes that
+            differ when ``allow_resample`` is False, existing outputs without ``overwrite``.
+    """
+    if sum(x is not None for x in (predictions, model, predictor)) != 1:
+        raise UsageError("give exactly one of predictions (a folder), model or predictor")
+    if not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
+        raise UsageError(f"threshold={threshold!r}: expected a number in [0, 1]")
+    out = Path(out_dir) if out_dir is not None else None
+    if out is not None and not overwrite:
+        for name in OUTPUT_FILES:
+            atomic.check_writable(out / name, overwrite=False)
+    pred_dir = Path(predictions) if predictions is not None else None
+    if pred_dir is not None and not pred_dir.is_dir():
+        raise InputError("predictions folder not found", pred_dir)
+    if model is not None:
+        from octvessel.predictor import Predictor
+
+        predictor = Predictor.from_pretrained(model)
+    split = choose_split(dataset, split, format)
+    refs = index_dataset(dataset, format, split, observer=observer, require_labels=True)
+    save_dir = (
+        out / "predictions"
+        if (save_predictions and out is not None and predictor is not None)
+        else None
+    )
+
+    pooled, resampled, per_conf = _Pooled(), [], []
+    t0 = time.perf_counter()
+    stream = _iter_probabilities(refs, pred_dir, predictor, save_dir, threshold, overwrite)
+    for sample, prob, path in tqdm(
+        stream,
+        total=len(refs),
+        desc="evaluate",
+        unit="image",
+        disable=not progress,
+        file=sys.stderr,
+    ):
+        label, fov = sample.label, sample.fov
+        if not fov.any():
+            raise InputError(
+                "the FOV mask is empty: no pixels to score", sample.fov_path or sample.path
+            )
+        if prob.shape != label.shape:
+            where = path or sample.path
+            if not allow_resample:
+                raise InputError(
+                    f"prediction is {prob.shape[1]}x{prob.shape[0]} (WxH) but the label "
+                    f"{sample.label_path} is {label.shape[1]}x{label.shape[0]}; they must match "
+                    "(or allow resampling)",
+                    where,
+                )
+            resampled.append(
+                {"name": sample.name, "from": list(prob.shape), "to": list(label.shape)}
+            )
+            prob = resample(prob, label.shape)
+        pooled.probs.append(np.clip(prob[fov], 0.0, 1.0).astype(np.float32))
+        pooled.labels.append(label[fov])
+        pooled.names.append(sample.name)
+        per_conf.append(confusion(pooled.probs[-1] >= threshold, pooled.labels[-1]))
+    seconds = time.perf_counter() - t0
+
+    result = evaluate(pooled.probs, pooled.labels, None, threshold=threshold, names=pooled.names)
+    for row, c in zip(result["per_image"], per_conf, strict=True):
+        row.update({"tp": c.tp, "fp": c.fp, "fn": c.fn, "tn": c.tn})
+    all_p, all_l = np.concatenate(pooled.probs), np.concatenate(pooled.labels)
+    pooled_curves = curves(all_p, all_l)
+    result["f1_optimal"] = pooled_curves.f1_optimal() if pooled_curves is not None else None
+    source = (
+        {"predictions": str(pred_dir), **_manifest_of(pred_dir)}
+        if pred_dir is not None
+        else {"model": getattr(predictor, "model_ref", None) or "in-memory model"}
+    )
+    if predictor is not None:
+        source["inference"] = predictor.config.to_dict()
+    notes = [
+        "pooled: all FOV pixels of all images; mean/std: over images (undefined AUCs left out)",
+        "f1_optimal: chosen on these same pixels; reported for reference, not the headline",
+        JACCARD_NOTE,
+    ]
+    if resampled:
+        notes.append(
+            f"{len(resampled)} prediction(s) had another size than their label and were "
+            "resampled (bilinear) to the label's grid; labels are never resampled"
+        )
+    result = {
+        "dataset": str(dataset),
+        "split": split,
+        "observer": observer,
+        "source": source,
+        **result,
+        "resampled": resampled,
+        "seconds": seconds,
+        "notes": notes,
+    }
+    if out is not None:
+        _write_outputs(out, result, pooled, pooled_curves, figures, overwrite)
+    return result
+
+
+def _write_outputs(
+    out: Path,
+    result: dict[str, Any],
+    pooled: _Pooled,
+    pooled_curves: Any,
+    figures: bool,
+    overwrite: bool,
+) -> None:
+    atomic.write_json(out / "metrics.json", json_safe(result), overwrite=overwrite)
+    atomic.write_text(out / "metrics.csv", metrics_csv(result), overwrite=overwrite)
+    if not figures or pooled_curves is None:
+        return
+    from octvessel.visualize import pr_figure, roc_figure, save_figure
+
+    per_image = [curves(p, lab) for p, lab in zip(pooled.probs, pooled.labels, strict=True)]
+    per_image = per_image if len(per_image) <= 50 else None
+    pooled_m, thr = result["pooled"], result["threshold"]
+    fig = roc_figure(
+        pooled_curves,
+        pooled_m["auc_roc"],
+        operating_point=(1 - pooled_m["specificity"], pooled_m["sensitivity"]),
+        threshold=thr,
+        per_image=per_image,
+    )
+    save_figure(fig, out / "roc.png")
+    fig = pr_figure(
+        pooled_curves,
+        pooled_m["auc_pr"],
+        operating_point=(pooled_m["sensitivity"], pooled_m["precision"]),
+        threshold=thr,
+        f1_optimal=result["f1_optimal"],
+        per_image=per_image,
+    )
+    save_figure(fig, out / "pr.png")
+
+
+def metrics_csv(result: dict[str, Any]) -> str:
+    """CSV text: one row per image (with its confusion counts), then pooled, mean and std."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    counts = ("tp", "fp", "fn", "tn")
+    writer.writerow(["name", *METRICS, *counts])
+
+    def cell(v: Any) -> str:
+        return "" if v is None or (isinstance(v, float) and not np.isfinite(v)) else f"{v:.6g}"
+
+    for row in result["per_image"]:
+        writer.writerow(
+            [row["name"], *(cell(row[m]) for m in METRICS), *(row.get(k, "") for k in counts)]
+        )
+    c = result["confusion"]
+    writer.writerow(
+        ["POOLED", *(cell(result["pooled"][m]) for m in METRICS), *(c[k] for k in counts)]
+    )
+    writer.writerow(["MEAN", *(cell(result["mean"][m]) for m in METRICS), "", "", "", ""])
+    writer.writerow(["STD", *(cell(result["std"][m]) for m in METRICS), "", "", "", ""])
+    return buf.getvalue()
+
+
+def format_report(result: dict[str, Any]) -> str:
+    """The terminal report: the metric table, the F1-optimal threshold and the notes."""
+    lines = [
+        f"{result['dataset']} split={result['split'] or 'all'}: {result['n_images']} images "
+        f"({_source_text(result['source'])})",
+        format_table(result),
+    ]
+    best = result.get("f1_optimal")
+    if best is not None:
+        lines.append(
+            f"F1-optimal threshold (reference only, chosen on these pixels): "
+            f"{best['threshold']:.4f} -> F1 {best['f1']:.4f}"
+        )
+    if result.get("resampled"):
+        names = ", ".join(r["name"] for r in result["resampled"][:5])
+        lines.append(
+            f"note: {len(result['resampled'])} prediction(s) resampled to the label grid ({names})"
+        )
+    lines.append("note: 'Jaccard' in the reference scripts is accuracy; 'iou' here is the real one")
+    return "\n".join(lines)
+
+
+def _manifest_of(pred_dir: Path) -> dict[str, Any]:
+    """What ``octvessel predict`` recorded about a predictions folder (model, settings)."""
+    path = pred_dir / "prediction.json"
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {"made_by": manifest} if isinstance(manifest, dict) else {}
+
+
+def _source_text(source: dict[str, Any]) -> str:
+    if "predictions" in source:
+        return f"predictions {source['predictions']}"
+    return f"model {source.get('model')}"
+
+
+__all__ = [
+    "JACCARD_NOTE",
+    "OUTPUT_FILES",
+    "PREDICTION_PATTERNS",
+    "choose_split",
+    "evaluate_dataset",
+    "find_prediction",
+    "format_report",
+    "metrics_csv",
+    "read_probability",
+]
