@@ -63,8 +63,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         default=24,
         help="side of the square (inside the FOV of image 1, vessel fraction close to the "
-        "image's) on which the patch scheme's AUC is computed exactly (default 24: ~2,700 "
-        "windows)",
+        "image's) on which the patch scheme's AUC is computed exactly (default 24: ~2,500 "
+        "windows; 0 skips it)",
     )
     p.add_argument(
         "--patch-timing-windows",
@@ -319,7 +319,10 @@ def main(argv: list[str] | None = None) -> dict:
         predict_image(model, sub[: args.crop, : args.crop], config=patch_cfg)  # warm-up
         t, _ = timed(lambda: predict_image(model, sub, config=patch_cfg))
         per_window = t / (k * k)
-        timing_windows = k * k
+        res["patches"].update(
+            seconds_per_image=per_window * n_windows, extrapolated=True, timed_windows=k * k
+        )
+    if not args.patch_full and args.patch_region > 0:
         # accuracy: an exact patch-scheme probability on a square of the first image
         r = args.patch_region
         s = samples[0]
@@ -340,8 +343,10 @@ def main(argv: list[str] | None = None) -> dict:
         t_region, prob_crop = timed(
             lambda: predict_image(model, net_input, config=patch_cfg, preprocessing=Precomputed())
         )
-        if m_win > timing_windows:  # the longer run is the better per-window estimate
-            per_window, timing_windows = t_region / m_win, m_win
+        if m_win > res["patches"]["timed_windows"]:  # the longer run is the better estimate
+            res["patches"].update(
+                seconds_per_image=t_region / m_win * n_windows, timed_windows=m_win
+            )
         region = (slice(ys[0], ys[1]), slice(xs[0], xs[1]))
         p_patch = prob_crop[ys[0] - a0 : ys[1] - a0, xs[0] - b0 : xs[1] - b0]
         fov, lab = s.fov[region], s.label[region]
@@ -351,9 +356,6 @@ def main(argv: list[str] | None = None) -> dict:
             "tiles": auc_roc(p_tiles[0][region][fov], lab[fov]),
         }
         res["patches"].update(
-            seconds_per_image=per_window * n_windows,
-            extrapolated=True,
-            timed_windows=timing_windows,
             region={
                 "image": s.name,
                 "rows": list(ys),
@@ -409,11 +411,12 @@ def report(res: dict) -> None:
         b = res["whole_bf16"]
         print(f"{'    whole image, bf16':<28} {b['seconds_per_image']:>10.2f} {b['auc']:>17.4f}")
     if ext:
-        r = pa["region"]
         print(
             f"* extrapolated: {pa['windows_per_image']:,} windows per image x the time per window "
             f"measured on {pa['timed_windows']:,} windows"
         )
+    if "region" in pa:
+        r = pa["region"]
         print(
             f"  region AUC: image {r['image']} rows {r['rows']} cols {r['cols']}, {r['fov_pixels']} "
             f"FOV pixels ({r['vessel_pixels']} vessel), exact patch-scheme probabilities "

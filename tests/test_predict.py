@@ -115,8 +115,8 @@ def test_reuse_freed_memory_stops_page_faults_on_big_reallocations():
         "    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0\n"
         "before = faults_of_a_fresh_64_mib_buffer()\n"
         "on = reuse_freed_memory()\n"
-        "faults_of_a_fresh_64_mib_buffer()  # the heap grows once\n"
-        "print(on, before, faults_of_a_fresh_64_mib_buffer())\n"
+        "after = [faults_of_a_fresh_64_mib_buffer() for _ in range(5)]  # heap grows at first\n"
+        "print(on, before, min(after))\n"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OCTVESSEL_MALLOC_TUNING": "1"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
