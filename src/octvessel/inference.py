@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from octvessel.config import JsonConfig
 from octvessel.errors import UsageError, check_choice
 from octvessel.models.base import SegmentationModel
+from octvessel.precision import autocast_for
 from octvessel.preprocessing import Preprocessing
 from octvessel.sliding_window import BLENDS, count_windows, overlap_stride, sliding_window
 
@@ -122,9 +123,7 @@ def default_device() -> torch.device:
 
 def autocast(device: torch.device, bf16: bool) -> contextlib.AbstractContextManager:
     """bf16 autocast on CPU (AVX-512 bf16 / AMX make convolutions 2-4x faster) and CUDA."""
-    if not bf16:
-        return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=torch.bfloat16)
+    return autocast_for(device, "bf16" if bf16 else "fp32")
 
 
 # ------------------------------------------------------------------------------ geometry

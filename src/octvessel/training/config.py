@@ -15,11 +15,11 @@ from typing import Any
 from octvessel.config import JsonConfig
 from octvessel.data.augment import AUGMENT_MODES
 from octvessel.errors import InputError, UsageError
+from octvessel.precision import PRECISIONS
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULERS = ("none", "cosine", "plateau")
 LOSSES = ("bce",)
-PRECISIONS = ("fp32", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
 
 

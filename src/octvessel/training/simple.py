@@ -20,9 +20,10 @@ from octvessel.data.augment import AugmentConfig
 from octvessel.data.sample import Sample
 from octvessel.errors import UsageError
 from octvessel.models.base import SegmentationModel
+from octvessel.precision import autocast_for
 from octvessel.preprocessing import Preprocessing
 from octvessel.training.data import CropDataset, build_loader, check_trainable
-from octvessel.training.trainer import autocast_for, output_losses
+from octvessel.training.trainer import output_losses
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ from octvessel.errors import InputError, OctvesselError, UsageError
 from octvessel.models import create_model, get_spec
 from octvessel.models.base import SegmentationModel
 from octvessel.models.pretrained import CONFIG_NAME, BundleConfig, save_weights
+from octvessel.precision import autocast_for
 from octvessel.preprocessing import Preprocessing
 from octvessel.training import distributed
 from octvessel.training.checkpoint import STATE_NAME, load_state, save_state
@@ -119,16 +120,6 @@ def make_scheduler(
             optimizer, mode="max", factor=0.1, patience=cfg.plateau_patience
         )
     return None
-
-
-def autocast_for(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
-    if precision == "fp32":
-        return contextlib.nullcontext()
-    if precision == "fp16" and device.type != "cuda":
-        raise UsageError("precision=fp16 needs CUDA; use bf16 on a CPU")
-    return torch.autocast(
-        device.type, dtype=torch.float16 if precision == "fp16" else torch.bfloat16
-    )
 
 
 def output_losses(outputs: Sequence[torch.Tensor], target: torch.Tensor) -> list[torch.Tensor]:
