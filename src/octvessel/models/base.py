@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from octvessel.config import JsonConfig
+from octvessel.config import JsonConfig, check_int
 from octvessel.errors import UsageError
 
 PAD_MODES = ("reflect", "replicate", "zeros")
@@ -30,8 +30,10 @@ class ModelConfig(JsonConfig):
     in_channels: int = 3
 
     def __post_init__(self) -> None:
-        if not isinstance(self.in_channels, int) or self.in_channels < 1:
-            raise UsageError(f"in_channels={self.in_channels!r}: expected a positive integer")
+        check_int("in_channels", self.in_channels)
+        pad_mode = getattr(self, "pad_mode", None)
+        if pad_mode is not None and pad_mode not in PAD_MODES:
+            raise UsageError(f"pad_mode={pad_mode!r}: expected one of {', '.join(PAD_MODES)}")
 
 
 def pad_to_multiple(

@@ -33,8 +33,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from octvessel.config import check_fraction, check_int
 from octvessel.errors import UsageError
-from octvessel.models.base import PAD_MODES, ModelConfig, SegmentationModel
+from octvessel.models.base import ModelConfig, SegmentationModel
 
 RECURRENT_ACTIVATIONS = ("hard_sigmoid", "sigmoid")
 #: Keras's batch-norm defaults in PyTorch terms (Keras momentum 0.99 = PyTorch 0.01)
@@ -64,19 +65,15 @@ class BCDUNetConfig(ModelConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not isinstance(self.base_channels, int) or self.base_channels < 2:
-            raise UsageError(f"base_channels={self.base_channels!r}: expected an integer >= 2")
+        check_int("base_channels", self.base_channels, minimum=2)
         if self.dense_blocks not in (1, 3) or isinstance(self.dense_blocks, bool):
             raise UsageError(f"dense_blocks={self.dense_blocks!r}: expected 3 (D3) or 1 (D1)")
-        if not 0.0 <= float(self.dropout) < 1.0:
-            raise UsageError(f"dropout={self.dropout!r}: expected a value in [0, 1)")
+        check_fraction("dropout", self.dropout)
         if self.recurrent_activation not in RECURRENT_ACTIVATIONS:
             raise UsageError(
                 f"recurrent_activation={self.recurrent_activation!r}: expected one of "
                 f"{', '.join(RECURRENT_ACTIVATIONS)}"
             )
-        if self.pad_mode not in PAD_MODES:
-            raise UsageError(f"pad_mode={self.pad_mode!r}: expected one of {', '.join(PAD_MODES)}")
 
 
 def hard_sigmoid(x: torch.Tensor) -> torch.Tensor:

@@ -30,8 +30,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from octvessel.config import check_bool, check_fraction
 from octvessel.errors import UsageError
-from octvessel.models.base import PAD_MODES, ModelConfig, SegmentationModel
+from octvessel.models.base import ModelConfig, SegmentationModel
 
 WIDTHS = (64, 128, 256, 512)
 
@@ -65,12 +66,8 @@ class FRUNetConfig(ModelConfig):
             raise UsageError(
                 f"feature_scale={self.feature_scale!r}: expected one of 1, 2, 4, 8, 16, 32"
             )
-        if not isinstance(self.dropout, (int, float)) or not 0.0 <= self.dropout < 1.0:
-            raise UsageError(f"dropout={self.dropout!r}: expected a value in [0, 1)")
-        if not isinstance(self.average_heads, bool):
-            raise UsageError(f"average_heads={self.average_heads!r}: expected true or false")
-        if self.pad_mode not in PAD_MODES:
-            raise UsageError(f"pad_mode={self.pad_mode!r}: expected one of {', '.join(PAD_MODES)}")
+        check_fraction("dropout", self.dropout)
+        check_bool("average_heads", self.average_heads)
 
 
 class MultiScaleFuse(nn.Module):

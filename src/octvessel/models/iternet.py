@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from octvessel.errors import UsageError
-from octvessel.models.base import PAD_MODES, ModelConfig, SegmentationModel
+from octvessel.config import check_fraction, check_int
+from octvessel.models.base import ModelConfig, SegmentationModel
 
 
 @dataclass(frozen=True)
@@ -46,14 +46,9 @@ class IterNetConfig(ModelConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not isinstance(self.base_channels, int) or self.base_channels < 1:
-            raise UsageError(f"base_channels={self.base_channels!r}: expected a positive integer")
-        if not isinstance(self.iterations, int) or self.iterations < 0:
-            raise UsageError(f"iterations={self.iterations!r}: expected an integer >= 0")
-        if not 0.0 <= float(self.dropout) < 1.0:
-            raise UsageError(f"dropout={self.dropout!r}: expected a value in [0, 1)")
-        if self.pad_mode not in PAD_MODES:
-            raise UsageError(f"pad_mode={self.pad_mode!r}: expected one of {', '.join(PAD_MODES)}")
+        check_int("base_channels", self.base_channels)
+        check_int("iterations", self.iterations, minimum=0)
+        check_fraction("dropout", self.dropout)
 
 
 class ConvBlock(nn.Sequential):

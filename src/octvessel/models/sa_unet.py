@@ -30,8 +30,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from octvessel.config import check_fraction, check_int
 from octvessel.errors import UsageError
-from octvessel.models.base import PAD_MODES, ModelConfig, SegmentationModel
+from octvessel.models.base import ModelConfig, SegmentationModel
 from octvessel.models.bcdu_net import KERAS_BN, he_normal_
 
 
@@ -57,12 +58,9 @@ class SAUNetConfig(ModelConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not isinstance(self.base_channels, int) or self.base_channels < 1:
-            raise UsageError(f"base_channels={self.base_channels!r}: expected a positive integer")
-        if not isinstance(self.block_size, int) or self.block_size < 1:
-            raise UsageError(f"block_size={self.block_size!r}: expected a positive integer")
-        if not isinstance(self.keep_prob, (int, float)) or not 0.0 < self.keep_prob <= 1.0:
-            raise UsageError(f"keep_prob={self.keep_prob!r}: expected a value in (0, 1]")
+        check_int("base_channels", self.base_channels)
+        check_int("block_size", self.block_size)
+        check_fraction("keep_prob", self.keep_prob, zero=False, one=True)
         if (
             not isinstance(self.attention_kernel, int)
             or self.attention_kernel < 1
@@ -71,8 +69,6 @@ class SAUNetConfig(ModelConfig):
             raise UsageError(
                 f"attention_kernel={self.attention_kernel!r}: expected an odd positive integer"
             )
-        if self.pad_mode not in PAD_MODES:
-            raise UsageError(f"pad_mode={self.pad_mode!r}: expected one of {', '.join(PAD_MODES)}")
 
 
 class DropBlock2d(nn.Module):

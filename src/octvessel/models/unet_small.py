@@ -21,8 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from octvessel.errors import UsageError
-from octvessel.models.base import PAD_MODES, ModelConfig, SegmentationModel
+from octvessel.config import check_bool, check_fraction, check_int
+from octvessel.models.base import ModelConfig, SegmentationModel
 
 
 @dataclass(frozen=True)
@@ -50,15 +50,10 @@ class UNetSmallConfig(ModelConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not isinstance(self.base_channels, int) or self.base_channels < 1:
-            raise UsageError(f"base_channels={self.base_channels!r}: expected a positive integer")
-        if not 0.0 <= float(self.dropout) < 1.0:
-            raise UsageError(f"dropout={self.dropout!r}: expected a value in [0, 1)")
-        for name in ("two_class", "head_relu"):
-            if not isinstance(getattr(self, name), bool):
-                raise UsageError(f"{name}={getattr(self, name)!r}: expected true or false")
-        if self.pad_mode not in PAD_MODES:
-            raise UsageError(f"pad_mode={self.pad_mode!r}: expected one of {', '.join(PAD_MODES)}")
+        check_int("base_channels", self.base_channels)
+        check_fraction("dropout", self.dropout)
+        check_bool("two_class", self.two_class)
+        check_bool("head_relu", self.head_relu)
 
 
 class ConvPair(nn.Sequential):
