@@ -433,42 +433,43 @@ def train(
     if device.type == "cuda" and env.active:
         device = torch.device("cuda", env.local_rank)
         torch.cuda.set_device(device)
+    train_samples, val_samples, dataset_name = _load_samples(
+        dataset, cfg, format, observer, variant
+    )
+    check_trainable(train_samples, cfg.crop)
     distributed.init(env, device)
     try:
         return _run(
-            dataset,
+            train_samples,
+            val_samples,
+            {"dataset": dataset_name, "format": format, "observer": observer, "variant": variant},
             run_dir,
             cfg,
             env,
             device,
-            resume,
-            format,
-            observer,
-            variant,
-            progress,
-            stop_after_steps,
-            command,
+            resume=resume,
+            progress=progress,
+            stop_after_steps=stop_after_steps,
+            command=command,
         )
     finally:
         distributed.shutdown(env)
 
 
-def _run(
-    dataset,
-    run_dir,
-    cfg,
-    env,
-    device,
-    resume,
-    fmt,
-    observer,
-    variant,
-    progress,
-    stop_after_steps,
-    command,
-) -> TrainResult:  # noqa: ANN001, PLR0913, PLR0915
-    train_samples, val_samples, dataset_name = _load_samples(dataset, cfg, fmt, observer, variant)
-    check_trainable(train_samples, cfg.crop)
+def _run(  # noqa: PLR0913, PLR0915
+    train_samples: list[Sample],
+    val_samples: list[Sample],
+    source: dict[str, Any],
+    run_dir: Path,
+    cfg: TrainConfig,
+    env: distributed.DistEnv,
+    device: torch.device,
+    *,
+    resume: bool,
+    progress: bool,
+    stop_after_steps: int | None,
+    command: str | None,
+) -> TrainResult:
     torch.manual_seed(cfg.seed)
     model, pre = build_model(cfg)
     model.to(device).to(memory_format=torch.channels_last)
@@ -492,10 +493,7 @@ def _run(
         length=steps * env.world * cfg.images_per_batch,
     )
     meta = {
-        "dataset": dataset_name,
-        "format": fmt,
-        "observer": observer,
-        "variant": variant,
+        **source,
         "fingerprint": fingerprint(train_samples + val_samples),
         "n_train": len(train_samples),
         "n_val": len(val_samples),
@@ -565,8 +563,6 @@ def _run(
         atomic.write_json(run_dir / CONFIG_NAME, bundle.to_dict())
         atomic.write_text(run_dir / "README.md", _card(cfg, bundle.metadata, model, history))
 
-    if env.is_main and not resume:
-        (run_dir).mkdir(parents=True, exist_ok=True)
     interrupted = False
     bar = tqdm(
         total=cfg.epochs * steps,
