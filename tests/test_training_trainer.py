@@ -311,3 +311,16 @@ def test_ddp_two_cpu_processes_keep_identical_weights(tmp_path):
     assert (tmp_path / "run" / "last.safetensors").is_file()
     meta = json.loads((tmp_path / "run" / "config.json").read_text())["metadata"]
     assert meta["world_size"] == 2
+
+
+def test_several_dataset_folders_are_pooled(tmp_path):
+    a, b = write_generic(tmp_path / "a", 3), write_generic(tmp_path / "b", 3)
+    cfg = TrainConfig(**{**TINY, "epochs": 1, "steps_per_epoch": 1, "val_fraction": 0.2})
+    res = train([a, b], tmp_path / "run", cfg, progress=False)
+    meta = json.loads((tmp_path / "run" / "config.json").read_text())["metadata"]
+    assert meta["dataset"] == f"{a} + {b}"
+    assert meta["n_train"] + meta["n_val"] == 6 and meta["n_val"] == 2
+    names = json.loads((tmp_path / "run" / "splits.json").read_text())
+    assert any(n.startswith("a/") for n in names["training"] + names["validation"])
+    assert any(n.startswith("b/") for n in names["training"] + names["validation"])
+    assert res.epochs_done == 1

@@ -25,7 +25,7 @@ import signal
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -334,32 +334,65 @@ def _card(
 # ----------------------------------------------------------------------------- driver
 
 
-def _load_samples(
-    dataset: str | Path | Sequence[Sample], cfg: TrainConfig, fmt: str, observer: int, variant: str
-) -> tuple[list[Sample], list[Sample], str]:
-    if isinstance(dataset, (str, Path)):
-        split = cfg.train_split
-        if split is None:
-            from octvessel.data import index_dataset
+def _load_folder(
+    dataset: str | Path, cfg: TrainConfig, fmt: str, observer: int, variant: str
+) -> tuple[list[Sample], list[Sample]]:
+    """Training and explicit-validation samples of one folder and one variant."""
+    split = cfg.train_split
+    if split is None:
+        from octvessel.data import index_dataset
 
-            splits = {
-                r.split for r in index_dataset(dataset, fmt, observer=observer, variant=variant)
-            }
-            split = "training" if "training" in splits else None
-        samples = load_dataset(
-            dataset, fmt, split, observer=observer, variant=variant, require_labels=True
+        splits = {r.split for r in index_dataset(dataset, fmt, observer=observer, variant=variant)}
+        split = "training" if "training" in splits else None
+    samples = load_dataset(
+        dataset, fmt, split, observer=observer, variant=variant, require_labels=True
+    )
+    val = []
+    if cfg.val_split:
+        val = load_dataset(
+            dataset, fmt, cfg.val_split, observer=observer, variant=variant, require_labels=True
         )
-        val = (
-            load_dataset(
-                dataset, fmt, cfg.val_split, observer=observer, variant=variant, require_labels=True
-            )
-            if cfg.val_split
-            else []
-        )
-        name = str(dataset)
+    return samples, val
+
+
+def _load_samples(
+    dataset: str | Path | Sequence[str | Path] | Sequence[Sample],
+    cfg: TrainConfig,
+    fmt: str,
+    observer: int,
+    variant: str,
+) -> tuple[list[Sample], list[Sample], str]:
+    """(training, validation, description) from one or several folders, or in-memory samples.
+
+    Several folders (or ``variant="P1,P2,P3"``) are pooled; sample names get a ``folder/variant``
+    prefix so they stay unique.
+    """
+    if isinstance(dataset, (str, Path)):
+        folders = [dataset]
+    elif dataset and all(isinstance(d, (str, Path)) for d in dataset):
+        folders = list(dataset)
     else:
-        samples, val, name = list(dataset), [], "<in-memory samples>"
+        samples = list(dataset)
+        train, held = split_validation(samples, cfg.val_fraction, cfg.seed)
+        return train, held, "<in-memory samples>"
+    variants = [v.strip() for v in str(variant).split(",") if v.strip()] or ["P1"]
+    samples, val = [], []
+    pooled = len(folders) > 1 or len(variants) > 1
+    for folder in folders:
+        for v in variants:
+            s, vs = _load_folder(folder, cfg, fmt, observer, v)
+            if pooled:
+                prefix = (
+                    f"{Path(folder).name}/{v}/" if len(variants) > 1 else f"{Path(folder).name}/"
+                )
+                s = [replace(x, name=prefix + x.name) for x in s]
+                vs = [replace(x, name=prefix + x.name) for x in vs]
+            samples += s
+            val += vs
     train, held = split_validation(samples, cfg.val_fraction, cfg.seed)
+    name = " + ".join(str(f) for f in folders)
+    if len(variants) > 1:
+        name += f" (variants {','.join(variants)})"
     return train, val or held, name
 
 
