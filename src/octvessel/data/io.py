@@ -11,10 +11,14 @@ Pillow as fallback), BMP, GIF, PPM/PGM/PBM; any of them gzip-compressed (``.gz``
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
+import logging
 import numbers
-from collections.abc import Callable
+import os
+import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +48,53 @@ _PIL_FORMAT = {
     ".ppm": "PPM", ".pgm": "PPM", ".pnm": "PPM",
 }  # fmt: skip
 _LUMA = np.array([0.299, 0.587, 0.114])  # ITU-R BT.601, as Pillow's "L" conversion
+#: Largest image read, in pixels (the file's header is checked before any decoding), so a
+#: hostile or mistaken header cannot ask for gigabytes. ``OCTVESSEL_MAX_PIXELS`` raises it.
+DEFAULT_MAX_PIXELS = 100_000_000
+
+
+def max_pixels() -> int:
+    """The pixel limit of the readers: ``$OCTVESSEL_MAX_PIXELS`` or :data:`DEFAULT_MAX_PIXELS`."""
+    text = os.environ.get("OCTVESSEL_MAX_PIXELS", "")
+    try:
+        value = int(text) if text else DEFAULT_MAX_PIXELS
+    except ValueError:
+        raise UsageError(
+            f"OCTVESSEL_MAX_PIXELS={text!r}: expected a positive integer number of pixels"
+        ) from None
+    if value < 1:
+        raise UsageError(f"OCTVESSEL_MAX_PIXELS={text!r}: expected a positive integer")
+    return value
+
+
+def check_pixels(height: int, width: int, what: str = "image") -> None:
+    """Refuse an image whose header announces more than :func:`max_pixels` pixels."""
+    limit = max_pixels()
+    if int(height) * int(width) > limit:
+        raise InputError(
+            f"{what} is {width}x{height} pixels ({int(height) * int(width) / 1e6:.0f} megapixels), "
+            f"above the limit of {limit / 1e6:.0f} megapixels (set OCTVESSEL_MAX_PIXELS to raise it)"
+        )
+
+
+@contextlib.contextmanager
+def quiet_decoders() -> Iterator[None]:
+    """Keep tifffile's log lines and Pillow's warnings off the terminal while reading.
+
+    A bad file becomes one :class:`InputError` line; the decoders' own chatter about it
+    (dozens of ``<TiffTag.fromfile> raised ...`` lines) would bury that line.
+    """
+    logger = logging.getLogger("tifffile")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            warnings.filterwarnings("ignore", module="tifffile")
+            warnings.filterwarnings("ignore", module="PIL")
+            yield
+    finally:
+        logger.setLevel(level)
 
 
 def image_suffix(path: str | Path) -> str:
@@ -86,8 +137,12 @@ def _source(path: Path, what: str) -> Path | io.BytesIO:
     return io.BytesIO(data)
 
 
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
+def _one_line(exc: BaseException, path: Path | None = None) -> str:
+    """The exception as one short line, without a repeat of the file name."""
+    text = str(exc)
+    if path is not None:
+        text = text.replace(f" '{path}'", "").replace(f" {path}", "")
+    text = " ".join(text.split()) or type(exc).__name__
     return text[:200]
 
 
@@ -100,28 +155,47 @@ def _read_raw(path: str | Path, what: str) -> tuple[np.ndarray, bool]:
     p = Path(path)
     _check_file(p, what)
     src = _source(p, what)
-    if image_suffix(p) in _TIFF:
+    with quiet_decoders():
+        if image_suffix(p) in _TIFF:
+            try:
+                return _read_tiff(src, what)
+            except InputError as exc:
+                raise InputError(str(exc), p) from exc
+            except MemoryError as exc:
+                raise InputError(f"not enough memory to read this {what} ({exc})", p) from exc
+            except Exception:  # e.g. a compression tifffile cannot decode: try Pillow
+                if isinstance(src, io.BytesIO):
+                    src.seek(0)
         try:
-            return _read_tiff(src)
+            return _read_pillow(src, what)
         except InputError as exc:
             raise InputError(str(exc), p) from exc
-        except Exception:  # e.g. a compression tifffile cannot decode: try Pillow
-            if isinstance(src, io.BytesIO):
-                src.seek(0)
-    try:
-        return _read_pillow(src)
-    except InputError as exc:
-        raise InputError(str(exc), p) from exc
-    except Exception as exc:  # Pillow raises many exception types for bad files
-        raise InputError(
-            f"cannot read {what} file: not a valid or complete image ({_one_line(exc)})", p
-        ) from exc
+        except Image.DecompressionBombError as exc:
+            raise InputError(
+                f"{what} header announces an image too large to read ({_one_line(exc, p)}; "
+                "Pillow refuses such sizes)",
+                p,
+            ) from exc
+        except MemoryError as exc:
+            raise InputError(f"not enough memory to read this {what} ({exc})", p) from exc
+        except Exception as exc:  # Pillow raises many exception types for bad files
+            raise InputError(
+                f"cannot read {what} file: not a valid or complete image ({_one_line(exc, p)})", p
+            ) from exc
 
 
-def _read_tiff(src: Path | io.BytesIO) -> tuple[np.ndarray, bool]:
+def _read_tiff(src: Path | io.BytesIO, what: str = "image") -> tuple[np.ndarray, bool]:
     with tifffile.TiffFile(src) as tif:
         series = tif.series[0]
         page = tif.pages[0]
+        shape = series.shape
+        if shape and int(np.prod(shape, dtype=np.float64)) > 4 * max_pixels():
+            raise InputError(
+                f"TIFF {what} of shape {tuple(shape)} holds more than {4 * max_pixels() / 1e6:.0f} "
+                "million samples (set OCTVESSEL_MAX_PIXELS to raise the limit)"
+            )
+        if len(page.shape) >= 2:
+            check_pixels(page.imagelength, page.imagewidth, what)
         arr = series.asarray()
         axes = series.axes
         palette = page.photometric == tifffile.PHOTOMETRIC.PALETTE
@@ -132,6 +206,8 @@ def _read_tiff(src: Path | io.BytesIO) -> tuple[np.ndarray, bool]:
     axes = "".join(axes[i] for i in keep)
     if set(axes) - set("YXS"):
         raise InputError(f"expected one 2-D image, found a TIFF of shape {arr.shape} (axes {axes})")
+    if arr.size == 0 or "Y" not in axes or "X" not in axes:
+        raise InputError(f"TIFF holds no {what} data (shape {arr.shape})")
     arr = np.moveaxis(arr, [axes.index(a) for a in axes if a in "YX"], [0, 1])
     if palette and colormap is not None and arr.ndim == 2:
         cmap = np.asarray(colormap)
@@ -141,8 +217,9 @@ def _read_tiff(src: Path | io.BytesIO) -> tuple[np.ndarray, bool]:
     return arr, palette
 
 
-def _read_pillow(src: Path | io.BytesIO) -> tuple[np.ndarray, bool]:
+def _read_pillow(src: Path | io.BytesIO, what: str = "image") -> tuple[np.ndarray, bool]:
     with Image.open(src) as im:
+        check_pixels(im.height, im.width, what)
         im.load()
         mode = im.mode
         palette = mode in ("P", "PA")
@@ -247,6 +324,14 @@ def read_mask(path: str | Path, what: str = "label", threshold: float | None = N
             f"threshold={threshold!r} is not valid; expected None or a number in [0, 1]"
         )
     raw, palette = _read_raw(p, what)
+    if raw.dtype.kind not in "biuf":
+        raise InputError(f"unsupported pixel type {raw.dtype} for a {what}", p)
+    if raw.ndim == 3 and raw.shape[2] not in (1, 2, 3, 4):
+        raise InputError(
+            f"expected a 2-D {what} (gray or colour), found {raw.shape[2]} channels "
+            f"(shape {raw.shape})",
+            p,
+        )
     scale = _full_scale(raw.dtype)
     if raw.ndim == 3:
         if raw.shape[2] in (2, 4):

@@ -19,16 +19,24 @@ mm field, 3.1 um axial samples) and say so in ``meta["spacing_source"] == "assum
 
 from __future__ import annotations
 
+import os
 import re
 import warnings
+import zipfile
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import tifffile
 
-from octvessel.data.io import IMAGE_SUFFIXES, image_suffix, is_image_file, read_image
+from octvessel.data.io import (
+    IMAGE_SUFFIXES,
+    image_suffix,
+    is_image_file,
+    quiet_decoders,
+    read_image,
+)
 from octvessel.errors import InputError, UsageError, check_choice
 from octvessel.oct.volume import AVANTI, Volume, assumed_spacing, normalize_laterality
 
@@ -40,6 +48,34 @@ _SUFFIX_FORMAT = {
     ".npy": "npy", ".npz": "npz", ".tif": "tiff", ".tiff": "tiff", ".oct": "avanti",
     ".vol": "vol", ".e2e": "e2e", ".xml": "xml", ".fda": "fda",
 }  # fmt: skip
+
+#: Largest volume read, in voxels (about 4 GB as float32); checked from the file's header
+#: or size before any data are read. ``OCTVESSEL_MAX_VOXELS`` raises it.
+DEFAULT_MAX_VOXELS = 1_000_000_000
+
+
+def max_voxels() -> int:
+    """The voxel limit of the readers: ``$OCTVESSEL_MAX_VOXELS`` or :data:`DEFAULT_MAX_VOXELS`."""
+    text = os.environ.get("OCTVESSEL_MAX_VOXELS", "")
+    try:
+        value = int(text) if text else DEFAULT_MAX_VOXELS
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise UsageError(f"OCTVESSEL_MAX_VOXELS={text!r}: expected a positive integer")
+    return value
+
+
+def check_voxels(shape: tuple[int, ...], path: Path, what: str = "volume") -> None:
+    """Refuse a volume whose header (or size) announces more than :func:`max_voxels` voxels."""
+    n = int(np.prod([int(v) for v in shape], dtype=np.float64)) if len(shape) else 1
+    if n > max_voxels():
+        raise InputError(
+            f"{what} of shape {tuple(int(v) for v in shape)} has {n:,} voxels, above the limit "
+            f"of {max_voxels():,} (set OCTVESSEL_MAX_VOXELS to raise it)",
+            path,
+        )
+
 
 # ---------------------------------------------------------------------------- reading
 
@@ -171,20 +207,66 @@ def _plain(data: np.ndarray, path: Path, fmt: str, **meta: Any) -> Volume:
     )
 
 
+def _npy_header(fh: IO[bytes], size: int | None, path: Path) -> None:
+    """Check an ``.npy`` header (shape, dtype) before reading: no objects, sane size.
+
+    ``size`` is the bytes the stream holds (None when unknown, e.g. inside a zip member).
+    """
+    fmt = np.lib.format
+    try:
+        version = fmt.read_magic(fh)
+        if version == (1, 0):
+            shape, _fortran, dtype = fmt.read_array_header_1_0(fh)
+        else:
+            shape, _fortran, dtype = fmt.read_array_header_2_0(fh)
+    except (ValueError, OSError, EOFError, SyntaxError) as exc:
+        raise InputError(
+            f"cannot read .npy file (not a valid array header: {_one_line(exc)})", path
+        ) from exc
+    if dtype.hasobject:
+        raise InputError(
+            "holds Python objects (pickled data), which are never loaded; expected a numeric array",
+            path,
+        )
+    check_voxels(shape, path, "array")
+    if size is not None:
+        need = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+        have = size - fh.tell()
+        if need > have:
+            raise InputError(
+                f"header announces shape {tuple(shape)} ({need:,} bytes) but the file holds "
+                f"{max(have, 0):,} bytes after it (truncated or corrupt)",
+                path,
+            )
+
+
 def _read_npy(path: Path) -> Volume:
     try:
+        with open(path, "rb") as fh:
+            _npy_header(fh, path.stat().st_size, path)
         arr = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
+    except InputError:
+        raise
+    except (OSError, ValueError, EOFError, MemoryError) as exc:
         raise InputError(f"cannot read .npy file ({_one_line(exc)})", path) from exc
     return _plain(arr, path, "npy")
 
 
 def _read_npz(path: Path) -> Volume:
     try:
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                if info.filename.endswith(".npy"):
+                    with zf.open(info) as fh:
+                        _npy_header(fh, info.file_size, path)
         with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError, EOFError) as exc:
+            arrays = {k: np.asarray(z[k]) for k in z.files}
+    except InputError:
+        raise
+    except Exception as exc:  # zipfile, zlib and numpy raise many types for bad files
         raise InputError(f"cannot read .npz file ({_one_line(exc)})", path) from exc
+    if not arrays:
+        raise InputError("the .npz file holds no arrays", path)
     key = next((k for k in ("data", "volume") if k in arrays), None)
     if key is None:
         candidates = [k for k, v in arrays.items() if v.ndim == 3]
@@ -198,7 +280,12 @@ def _read_npz(path: Path) -> Volume:
     data = _as_3d(_as_float(arrays[key], path), path)
     meta: dict[str, Any] = {"format": "npz", "extra_keys": sorted(arrays)}
     if "spacing" in arrays:
-        spacing = tuple(float(v) for v in np.asarray(arrays["spacing"], dtype=float).ravel())
+        try:
+            spacing = tuple(float(v) for v in np.asarray(arrays["spacing"], dtype=float).ravel())
+        except (TypeError, ValueError):
+            raise InputError(
+                f"'spacing' holds {arrays['spacing'].dtype} values; expected 3 numbers in mm", path
+            ) from None
         meta["spacing_source"] = "file"
     else:
         spacing = assumed_spacing(data.shape[0], data.shape[2])
@@ -213,9 +300,17 @@ def _read_npz(path: Path) -> Volume:
 
 def _read_tiff(path: Path) -> Volume:
     try:
-        arr = tifffile.imread(path)
+        with quiet_decoders(), tifffile.TiffFile(path) as tif:
+            if not tif.series:
+                raise InputError("TIFF holds no image data", path)
+            check_voxels(tif.series[0].shape, path, "TIFF stack")
+            arr = tif.series[0].asarray()
+    except InputError:
+        raise
     except Exception as exc:  # tifffile raises many types for bad files
         raise InputError(f"cannot read TIFF file ({_one_line(exc)})", path) from exc
+    if arr.size == 0:
+        raise InputError(f"TIFF holds no image data (shape {arr.shape})", path)
     arr = np.squeeze(arr) if arr.ndim > 3 else arr
     return _plain(arr, path, "tiff")
 
@@ -224,9 +319,11 @@ def _read_bscans(path: Path) -> Volume:
     files = sorted((p for p in path.iterdir() if is_image_file(p)), key=_natural_key)
     if not files:
         raise InputError("no B-scan images in this folder", path)
-    scans = []
+    scans: list[np.ndarray] = []
     for f in files:
         img = read_image(f)
+        if not scans:
+            check_voxels((len(files), *img.shape[:2]), path, "B-scan folder")
         gray = img[..., 0] if img.shape[2] == 1 else img[..., :3] @ _LUMA
         if scans and gray.shape != scans[0].shape:
             raise InputError(
@@ -291,6 +388,7 @@ def read_avanti(
             path,
         )
     n = size // 4
+    check_voxels((n,), path, "raw .OCT file")
     per_bscan = a * d
     expected_n = bscans * per_bscan if bscans is not None else None
     if n % per_bscan or (expected_n is not None and n != expected_n):
@@ -369,7 +467,7 @@ def find_volumes(folder: str | Path) -> list[Path]:
 
 def _tiff_pages(path: Path) -> int:
     try:
-        with tifffile.TiffFile(path) as tif:
+        with quiet_decoders(), tifffile.TiffFile(path) as tif:
             return len(tif.pages)
     except Exception:
         return 0

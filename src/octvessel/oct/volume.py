@@ -163,7 +163,12 @@ def check_boundaries(
     for name, arr in boundaries.items():
         if not isinstance(name, str) or not name:
             raise InputError(f"boundary name {name!r}: expected a non-empty string", path)
-        h = np.asarray(arr, dtype=np.float32)
+        try:
+            h = np.asarray(arr, dtype=np.float32)
+        except (TypeError, ValueError):
+            raise InputError(
+                f"boundary {name} does not hold numbers; expected depths in samples", path
+            ) from None
         if h.shape != (b, a):
             raise InputError(
                 f"boundary {name} has shape {h.shape}; expected (B-scans, A-scans) = ({b}, {a})",
