@@ -67,38 +67,24 @@ def test_models_lists_architectures(capsys):
 
 
 def test_demo_end_to_end_small(tmp_path, capsys):
+    from octvessel.models import create_model, save_pretrained
+    from octvessel.preprocessing import Preprocessing
+
+    bundle = tmp_path / "tiny model"
+    tiny = create_model("iternet", base_channels=4, iterations=1, in_channels=1)
+    save_pretrained(tiny, bundle, preprocessing=Preprocessing(color="gray"))
     out = tmp_path / "demo out"  # a space in the path on purpose
-    code = main(
-        [
-            "demo",
-            "-o",
-            str(out),
-            "--steps",
-            "30",
-            "--n-train",
-            "3",
-            "--n-test",
-            "2",
-            "--no-progress",
-        ]
-    )
-    assert code == 0
-    metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["n_images"] == 2
-    for key in ("auc_roc", "f1", "accuracy"):
-        assert 0.0 <= metrics["pooled"][key] <= 1.0
-    for name in (
-        "summary.png",
-        "model/progress.png",
-        "model/log.csv",
-        "model/best.safetensors",
-        "model/config.json",
-        "model/README.md",
-        "data/dataset.json",
-    ):
+    assert main(["demo", "-o", str(out), "-m", str(bundle), "--no-progress"]) == 0
+    result = json.loads((out / "metrics.json").read_text())
+    assert set(result["metrics"]) == {"P1", "P2", "P3"}
+    for m in result["metrics"].values():
+        for key in ("auc_roc", "f1", "accuracy"):
+            assert 0.0 <= m[key] <= 1.0
+    assert result["boundary_errors_px"]["ILM"]["median"] < 2.0
+    for name in ("summary.png", "reconstructions/phantom_P3.png", "reconstructions/phantom_truth.png"):
         assert (out / name).is_file(), name
     preds = sorted(p.name for p in (out / "predictions").iterdir())
-    assert len(preds) == 6 and all(p.endswith(".png") for p in preds)
+    assert len(preds) == 9 and all(p.endswith(".png") for p in preds)
     # a finished demo is not overwritten by accident
-    assert main(["demo", "-o", str(out), "--steps", "1", "--no-progress"]) == 2
+    assert main(["demo", "-o", str(out), "-m", str(bundle), "--no-progress"]) == 2
     assert "overwrite" in capsys.readouterr().err

@@ -1,16 +1,17 @@
-"""``octvessel demo``: the main job end to end on embedded synthetic data.
+"""``octvessel demo``: the main job end to end on embedded defaults, in well under two minutes.
 
-1. draws a synthetic labelled dataset of OCT en-face-like images on the native Avanti grid
-   (385 wide x 141 high) and writes it in the generic layout;
-2. reads it back with :func:`octvessel.data.load_dataset`;
-3. trains a compact IterNet with ``octvessel.training.train`` (CPU, a couple of minutes):
-   the run folder holds best/last safetensors, config.json, model card, log and curve;
-4. reloads the best weights through :func:`octvessel.models.load_model`;
-5. predicts the held-out images and writes probability maps, masks and overlays;
-6. scores them with the one metric protocol and writes ``metrics.json`` and pictures.
+1. makes a deterministic synthetic OCT volume (:mod:`octvessel.oct.phantom`: 141 B-scans x
+   640 samples x 385 A-scans over 7 x 7 mm, the Avanti 3D Retina grid) with known layer
+   boundaries and a known vessel tree;
+2. detects the ILM / RPE / BM boundaries (:func:`octvessel.oct.layers.detect_boundaries`) and
+   scores them against the truth;
+3. reconstructs the P1 / P2 / P3 en-face images (:func:`octvessel.oct.enface.reconstruct_all`);
+4. segments the vessels of each with a shipped model (default ``iternet-oct``);
+5. scores the vessel maps against the phantom's truth with the one metric protocol;
+6. writes probability maps, masks, overlays, a summary picture and an HTML report.
 
-Everything is synthetic (see :mod:`octvessel.sim.vessels`): it shows the pipeline works,
-not how well a model does on real scans.
+Everything is synthetic: it shows the pipeline works and what it produces, not how well a
+model does on real scans (no labelled OCT data exists in this project; see the model card).
 """
 
 from __future__ import annotations
@@ -18,181 +19,194 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from octvessel import __version__, atomic
-from octvessel.config import JsonConfig
-from octvessel.data import load_dataset, write_image, write_mask
-from octvessel.errors import InputError, UsageError
+from octvessel.config import JsonConfig, check_bool, check_int
+from octvessel.data import write_image, write_mask
+from octvessel.errors import InputError
 from octvessel.inference import predict_image
-from octvessel.metrics import evaluate, format_table
-from octvessel.models import load_model
-from octvessel.sim.vessels import VesselTreeConfig, render_image
-from octvessel.training import TrainConfig, train
+from octvessel.metrics import evaluate
 from octvessel.visualize import error_map, overlay, save_figure
+
+VARIANTS = ("P1", "P2", "P3")
 
 
 @dataclass(frozen=True)
 class DemoConfig(JsonConfig):
-    """What the demo does; the defaults are the README's main job."""
+    """What the demo does; the defaults are the README's main job.
 
-    n_train: int = 12
-    n_test: int = 4
-    height: int = 141
-    width: int = 385
-    base_channels: int = 16
-    iterations: int = 3
-    steps: int = 300
-    crop: int = 64
-    batch: int = 8
-    lr: float = 2e-3
+    Attributes:
+        model: the vessel model: a shipped name, a run or bundle folder, or a ``.safetensors``.
+        seed: the phantom's seed (same seed -> the same volume, bit for bit).
+        bf16: bfloat16 autocast for inference (faster on AVX-512 bf16 / AMX CPUs).
+        threshold: probability threshold of the binary masks.
+    """
+
+    model: str = "iternet-oct"
     seed: int = 0
     bf16: bool = True
-    val_fraction: float = 0.17
+    threshold: float = 0.5
 
     def __post_init__(self) -> None:
-        if self.n_train < 1 or self.n_test < 1:
-            raise UsageError("the demo needs at least one training and one test image")
-
-
-def make_dataset(root: Path, cfg: DemoConfig, overwrite: bool) -> None:
-    """Write the synthetic dataset in the generic layout with a dataset.json split."""
-    tree = VesselTreeConfig(height=cfg.height, width=cfg.width)
-    names = {"training": [], "test": []}
-    for i in range(cfg.n_train + cfg.n_test):
-        split = "training" if i < cfg.n_train else "test"
-        name = f"synth_{i:03d}"
-        image, label, _ = render_image(tree, seed=cfg.seed * 1000 + i, style="enface")
-        write_image(root / "images" / f"{name}.png", image, overwrite=overwrite)
-        write_mask(root / "labels" / f"{name}.png", label, overwrite=overwrite)
-        names[split].append(name)
-    atomic.write_json(
-        root / "dataset.json",
-        {
-            "name": "octvessel synthetic en-face demo",
-            "splits": names,
-            "channels": 1,
-            "spacing": [0.05, 0.0182],
-        },
-        overwrite=overwrite,
-    )
-
-
-def train_config(cfg: DemoConfig) -> TrainConfig:
-    """The demo's recipe: a compact IterNet on gray en-face crops, flips, bf16 on CPU."""
-    epochs = min(6, cfg.steps)
-    return TrainConfig(
-        model="iternet",
-        model_config={"base_channels": cfg.base_channels, "iterations": cfg.iterations},
-        preprocessing={"color": "gray"},
-        epochs=epochs,
-        steps_per_epoch=max(cfg.steps // epochs, 1),
-        images_per_batch=cfg.batch,
-        crops_per_image=1,
-        crop=cfg.crop,
-        lr=cfg.lr,
-        augment="flips",
-        val_fraction=cfg.val_fraction if cfg.n_train > 1 else 0.0,
-        seed=cfg.seed,
-        precision="bf16" if cfg.bf16 else "fp32",
-        device="cpu",
-    )
+        check_int("seed", self.seed, minimum=0)
+        check_bool("bf16", self.bf16)
+        if not 0.0 < float(self.threshold) < 1.0:
+            raise InputError(f"threshold={self.threshold!r}: expected a value in (0, 1)")
 
 
 def run_demo(
     out: str | Path, cfg: DemoConfig | None = None, overwrite: bool = False, progress: bool = True
-) -> dict:
-    """Run the demo into folder ``out``; returns the evaluation result."""
+) -> dict[str, Any]:
+    """Run the demo into folder ``out``; returns the metrics (per variant) and timings."""
+    from octvessel.models import load_model
+    from octvessel.oct.enface import reconstruct_all
+    from octvessel.oct.layers import boundary_errors, detect_boundaries
+    from octvessel.oct.phantom import make_volume
+
     cfg = cfg or DemoConfig()
     out = Path(out)
     if (out / "metrics.json").exists() and not overwrite:
         raise InputError("holds a finished demo already; pass --overwrite to redo it", out)
+    atomic.check_writable(out / "metrics.json", overwrite=True)
+    model, bundle = load_model(cfg.model)  # fail early on a bad model reference
+    timing: dict[str, float] = {}
     t0 = time.perf_counter()
-    print(
-        f"[1/5] drawing {cfg.n_train}+{cfg.n_test} synthetic en-face images ({cfg.width}x{cfg.height}) -> {out / 'data'}"
-    )
-    make_dataset(out / "data", cfg, overwrite=True)
-    test = load_dataset(out / "data", split="test", require_labels=True)
 
-    recipe = train_config(cfg)
+    print(f"[1/6] synthetic OCT volume (phantom, seed {cfg.seed})")
+    phantom = make_volume(seed=cfg.seed)
+    volume = phantom.volume
+    timing["phantom_s"] = time.perf_counter() - t0
     print(
-        f"[2/5] training IterNet (k={cfg.base_channels}, {cfg.iterations} iterations): {recipe.epochs} epochs x "
-        f"{recipe.steps_per_epoch} steps of {cfg.batch} crops of {cfg.crop}^2, seed {cfg.seed} -> {out / 'model'}"
+        f"      {volume.shape[0]} B-scans x {volume.shape[1]} samples x {volume.shape[2]} A-scans, "
+        f"spacing {', '.join(f'{s:.4f}' for s in volume.spacing)} mm"
     )
-    result = train(
-        out / "data",
-        out / "model",
-        recipe,
-        overwrite=True,
-        progress=progress,
-        command="octvessel demo",
-    )
-    atomic.write_json(
-        out / "demo_config.json",
-        {"demo": cfg.to_dict(), "octvessel_version": __version__},
-        overwrite=True,
-    )
-    chosen = "validation AUC" if recipe.val_fraction else "minus training loss"
-    print(
-        f"[3/5] reloading the best weights ({chosen} {result.best:.4f} at epoch {result.best_epoch}) from {out / 'model'}"
-    )
-    model, _ = load_model(out / "model")
-    train_seconds = sum(h["seconds"] for h in result.history)
 
-    print(f"[4/5] predicting {len(test)} held-out images -> {out / 'predictions'}")
-    probs = []
-    t_pred = time.perf_counter()
-    for s in test:
-        prob = predict_image(model, s.image, bf16=cfg.bf16)
-        probs.append(prob)
-        pred_dir = out / "predictions"
-        write_image(pred_dir / f"{s.name}_prob.png", prob, overwrite=True)
-        write_mask(pred_dir / f"{s.name}_mask.png", prob >= 0.5, overwrite=True)
+    t = time.perf_counter()
+    print("[2/6] detecting layer boundaries (ILM, RPE, BM)")
+    boundaries = detect_boundaries(volume)
+    timing["boundaries_s"] = time.perf_counter() - t
+    errors = boundary_errors(boundaries, phantom.boundaries)
+    for name, e in errors.items():
+        print(f"      {name}: median error {e['median']:.2f} px, p95 {e['p95']:.2f} px")
+
+    t = time.perf_counter()
+    print("[3/6] en-face reconstructions P1 (full depth), P2 (retina), P3 (shadow slab)")
+    enfaces = reconstruct_all(volume, VARIANTS, boundaries=boundaries)
+    timing["reconstruct_s"] = time.perf_counter() - t
+    recon_dir = out / "reconstructions"
+    for ef in enfaces:
+        write_image(recon_dir / f"phantom_{ef.preset}.png", ef.image, overwrite=overwrite)
+    write_mask(recon_dir / "phantom_truth.png", phantom.vessels, overwrite=overwrite)
+
+    t = time.perf_counter()
+    print(
+        f"[4/6] vessel maps with {cfg.model} ({bundle.model}, {model.count_parameters():,} parameters)"
+    )
+    probs = [predict_image(model, ef.image.astype(np.float32), bf16=cfg.bf16) for ef in enfaces]
+    timing["predict_s_per_image"] = (time.perf_counter() - t) / len(enfaces)
+    pred_dir = out / "predictions"
+    for ef, prob in zip(enfaces, probs, strict=True):
+        stem = f"phantom_{ef.preset}"
+        mask = prob >= cfg.threshold
+        write_image(pred_dir / f"{stem}_prob.png", prob, overwrite=overwrite)
+        write_mask(pred_dir / f"{stem}_mask.png", mask, overwrite=overwrite)
         write_image(
-            pred_dir / f"{s.name}_overlay.png",
-            overlay(s.image, prob >= 0.5).astype(np.float32) / 255,
-            overwrite=True,
+            pred_dir / f"{stem}_overlay.png",
+            overlay(ef.image, mask).astype(np.float32) / 255,
+            overwrite=overwrite,
         )
-    pred_seconds = (time.perf_counter() - t_pred) / len(test)
 
-    print("[5/5] scoring (pooled FOV pixels, threshold 0.5)")
-    scores = evaluate(
-        probs, [s.label for s in test], [s.fov for s in test], names=[s.name for s in test]
-    )
-    scores["timing"] = {
-        "train_seconds": train_seconds,
-        "predict_seconds_per_image": pred_seconds,
-        "total_seconds": time.perf_counter() - t0,
-    }
-    atomic.write_json(out / "metrics.json", scores, overwrite=True)
-    _figures(out, test, probs)
-    print(format_table(scores))
     print(
-        f"done in {scores['timing']['total_seconds']:.0f} s; pictures: {out / 'summary.png'}, {out / 'model' / 'progress.png'}"
+        f"[5/6] scoring against the phantom's vessel truth (all pixels, threshold {cfg.threshold})"
     )
-    return scores
+    fov = np.ones_like(phantom.vessels, dtype=bool)
+    scores = {
+        ef.preset: evaluate([p], [phantom.vessels], [fov], threshold=cfg.threshold)
+        for ef, p in zip(enfaces, probs, strict=True)
+    }
+    timing["total_s"] = time.perf_counter() - t0
+    result = {
+        "demo": cfg.to_dict(),
+        "model": {"architecture": bundle.model, "reference": cfg.model, "sha256": bundle.sha256},
+        "boundary_errors_px": errors,
+        "metrics": {v: s["pooled"] for v, s in scores.items()},
+        "timing": timing,
+        "octvessel_version": __version__,
+    }
+    print_table(result["metrics"])
+
+    print("[6/6] pictures and report")
+    _summary_figure(out / "summary.png", volume, boundaries, phantom, enfaces, probs, cfg.threshold)
+    atomic.write_json(out / "metrics.json", result, overwrite=True)
+    report = _report(out)
+    print(
+        f"done in {time.perf_counter() - t0:.1f} s. Look at: {out / 'summary.png'}"
+        + (f", {report}" if report else "")
+        + f"; numbers in {out / 'metrics.json'}"
+    )
+    return result
 
 
-def _figures(out: Path, test, probs) -> None:  # noqa: ANN001
+def print_table(metrics: dict[str, dict[str, float]]) -> None:
+    """One line per variant: AUC-ROC, AUC-PR, accuracy, sensitivity, specificity, F1."""
+    keys = ("auc_roc", "auc_pr", "accuracy", "sensitivity", "specificity", "f1")
+    print("      variant  " + "  ".join(f"{k:>11}" for k in keys))
+    for variant, m in metrics.items():
+        print(f"      {variant:<7}  " + "  ".join(f"{m.get(k, float('nan')):11.4f}" for k in keys))
+
+
+def _report(out: Path) -> Path | None:
+    """The HTML report of the demo folder, when the report module can make one."""
+    try:
+        from octvessel.report import write_report
+    except ImportError:
+        return None
+    return write_report(out, overwrite=True)
+
+
+def _summary_figure(
+    path: Path,
+    volume: Any,
+    boundaries: dict[str, np.ndarray],
+    phantom: Any,
+    enfaces: list[Any],
+    probs: list[np.ndarray],
+    threshold: float,
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = len(test)
-    fig, axes = plt.subplots(rows, 4, figsize=(16, 1.6 * rows * 141 / 141 + 0.6), squeeze=False)
-    for r, (s, p) in enumerate(zip(test, probs, strict=True)):
+    nb = volume.shape[0]
+    fig = plt.figure(figsize=(16, 11))
+    grid = fig.add_gridspec(4, 3, height_ratios=[1.4, 1, 1, 1])
+    ax = fig.add_subplot(grid[0, :])
+    row = nb // 2
+    ax.imshow(volume.data[row], cmap="gray", aspect="auto", interpolation="nearest")
+    for name, color in (("ILM", "tab:orange"), ("RPE", "tab:green"), ("BM", "tab:cyan")):
+        if name in boundaries:
+            ax.plot(boundaries[name][row], color=color, lw=1, label=f"{name} detected")
+        if name in phantom.boundaries:
+            ax.plot(phantom.boundaries[name][row], color="white", lw=0.6, ls="--")
+    ax.set_title(f"B-scan {row}: detected boundaries (colour) and truth (white dashes)")
+    ax.legend(loc="lower right", fontsize=8)
+    ax.set_axis_off()
+    for r, (ef, prob) in enumerate(zip(enfaces, probs, strict=True), start=1):
         panels = [
-            (s.image[..., 0], "image"),
-            (s.label, "label"),
-            (p, "probability"),
-            (error_map(p >= 0.5, s.label, s.fov), "TP white / FP red / FN blue"),
+            (ef.image, f"{ef.preset} ({ef.variant}) reconstruction"),
+            (prob, "vessel probability"),
+            (
+                error_map(prob >= threshold, phantom.vessels),
+                "TP white / FP red / FN blue vs truth",
+            ),
         ]
         for c, (arr, title) in enumerate(panels):
-            ax = axes[r, c]
-            ax.imshow(arr, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-            ax.set_axis_off()
-            if r == 0:
-                ax.set_title(title)
-    save_figure(fig, out / "summary.png")
+            a = fig.add_subplot(grid[r, c])
+            a.imshow(arr, cmap="gray", vmin=0, vmax=1, aspect="auto", interpolation="nearest")
+            a.set_title(title, fontsize=9)
+            a.set_axis_off()
+    save_figure(fig, path)
