@@ -17,6 +17,7 @@ from octvessel.models.fr_unet import FRUNet, FRUNetConfig
 from octvessel.models.iternet import IterNet, IterNetConfig
 from octvessel.models.pretrained import (
     BundleConfig,
+    convert_checkpoint,
     from_pretrained,
     list_shipped,
     load_model,
@@ -210,6 +211,7 @@ __all__ = [
     "SegmentationModel",
     "UNetSmall",
     "UNetSmallConfig",
+    "convert_checkpoint",
     "create_model",
     "from_pretrained",
     "get_spec",

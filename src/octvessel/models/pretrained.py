@@ -8,23 +8,30 @@ A bundle is a folder holding
 - ``README.md`` -- the model card.
 
 Nothing is ever unpickled: weights come only from safetensors, and ``config.json`` is
-validated before a model is built.
+validated before a model is built. Loading checks, in order and before any weights are
+read into memory: the config (schema, registered name, network options -- the network is
+first built on PyTorch's ``meta`` device, which allocates nothing), the safetensors header
+against that network (names and shapes), the sha256 recorded in ``config.json`` (required
+for shipped weights), and finally the values (finite). Old pickled checkpoints
+(``.pt``/``.pth``/``.ckpt``) are refused; :func:`convert_checkpoint` turns one into a
+bundle with ``torch.load(weights_only=True)``, which cannot run code.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, safe_open, save_file
 
 from octvessel import __version__, atomic
-from octvessel.errors import InputError, OctvesselError
+from octvessel.errors import InputError, OctvesselError, UsageError
 from octvessel.models.base import SegmentationModel
 from octvessel.models.registry import create_model, get_spec
 from octvessel.preprocessing import Preprocessing
@@ -37,6 +44,10 @@ CARD_NAME = "README.md"
 RUN_WEIGHTS = ("best.safetensors", "model.safetensors", "last.safetensors")
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "weights"
 WEIGHT_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+#: suffixes of pickled PyTorch checkpoints: refused by :func:`load_model` (pickles can run
+#: code), converted by :func:`convert_checkpoint`
+PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".pkl", ".pickle", ".tar")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass
@@ -94,22 +105,40 @@ class BundleConfig:
         except InputError as exc:
             raise InputError(str(exc), path) from None
         sha = raw.get("sha256", {})
+        if not isinstance(sha, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) and _SHA256.fullmatch(v)
+            for k, v in sha.items()
+        ):
+            raise InputError(
+                "'sha256' must map weights file names to 64 lower-case hex digits", path
+            )
         return cls(
             model=name,
             model_config=model_config,
             preprocessing=pre,
-            sha256=sha if isinstance(sha, dict) else {},
+            sha256=dict(sha),
             metadata=raw.get("metadata", {}) if isinstance(raw.get("metadata", {}), dict) else {},
             octvessel_version=str(raw.get("octvessel_version", "unknown")),
             schema_version=version,
         )
 
-    def build(self, source: Path | None = None) -> SegmentationModel:
-        """A freshly initialised model of this config (errors name ``source``)."""
+    def build(self, source: Path | None = None, device: str = "cpu") -> SegmentationModel:
+        """A freshly initialised model of this config (errors name ``source``).
+
+        ``device="meta"`` builds the network without allocating its weights: the cheap way
+        to validate a config and learn its parameter shapes.
+        """
         try:
-            return create_model(self.model, **self.model_config)
+            with torch.device(device):
+                return create_model(self.model, **self.model_config)
         except InputError as exc:
             raise InputError(str(exc), source) from None
+        except (TypeError, ValueError, RuntimeError) as exc:
+            raise InputError(
+                f"model_config {json.dumps(self.model_config)} does not build a {self.model} "
+                f"({' '.join(str(exc).split())[:200]})",
+                source,
+            ) from None
 
 
 def sha256_of(path: str | Path) -> str:
@@ -138,29 +167,27 @@ def save_weights(
     return sha256_of(path)
 
 
-def load_weights(
-    model: torch.nn.Module, path: str | Path, expected_sha256: str | None = None
-) -> None:
-    """Load safetensors weights into ``model`` (strict); mismatches raise :class:`InputError`."""
+def read_header(path: str | Path) -> dict[str, tuple[int, ...]]:
+    """Tensor names and shapes of a safetensors file, from its header only (no data read)."""
     path = Path(path)
-    if expected_sha256 is not None:
-        actual = sha256_of(path)
-        if actual != expected_sha256:
-            raise InputError(
-                f"sha256 {actual[:12]}... does not match the {expected_sha256[:12]}... recorded in config.json (corrupt or replaced file)",
-                path,
-            )
     try:
-        tensors = load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise InputError(f"not a readable safetensors file ({exc})", path) from None
-    own = model.state_dict()
-    missing = sorted(set(own) - set(tensors))
-    unexpected = sorted(set(tensors) - set(own))
+        with safe_open(str(path), framework="pt") as fh:
+            return {k: tuple(fh.get_slice(k).get_shape()) for k in fh.keys()}  # noqa: SIM118
+    except FileNotFoundError:
+        raise InputError("weights file not found", path) from None
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise InputError(f"not a readable safetensors file ({_one_line(exc)})", path) from None
+
+
+def check_fit(model: torch.nn.Module, header: dict[str, tuple[int, ...]], path: Path) -> None:
+    """Raise :class:`InputError` unless ``header``'s tensors are exactly ``model``'s state dict."""
+    own = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    missing = sorted(set(own) - set(header))
+    unexpected = sorted(set(header) - set(own))
     wrong = [
-        f"{k} {tuple(tensors[k].shape)} != {tuple(v.shape)}"
-        for k, v in own.items()
-        if k in tensors and tensors[k].shape != v.shape
+        f"{k} {header[k]} != {shape}"
+        for k, shape in own.items()
+        if k in header and header[k] != shape
     ]
     if missing or unexpected or wrong:
         parts = []
@@ -173,7 +200,48 @@ def load_weights(
         raise InputError(
             f"weights do not fit the architecture in config.json: {'; '.join(parts)}", path
         )
+
+
+def verify_sha256(path: str | Path, expected: str) -> None:
+    """Raise :class:`InputError` unless the file's sha256 is ``expected``."""
+    actual = sha256_of(path)
+    if actual != expected:
+        raise InputError(
+            f"sha256 {actual[:12]}... does not match the {expected[:12]}... recorded in "
+            "config.json (corrupt or replaced file)",
+            path,
+        )
+
+
+def load_weights(
+    model: torch.nn.Module, path: str | Path, expected_sha256: str | None = None
+) -> None:
+    """Load safetensors weights into ``model`` (strict); mismatches raise :class:`InputError`.
+
+    The header is checked against ``model`` and the sha256 (when given) before any tensor
+    is read; non-finite values are refused.
+    """
+    path = Path(path)
+    check_fit(model, read_header(path), path)
+    if expected_sha256 is not None:
+        verify_sha256(path, expected_sha256)
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise InputError(f"not a readable safetensors file ({_one_line(exc)})", path) from None
+    bad = [k for k, v in tensors.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise InputError(
+            f"weights hold NaN or infinite values in {len(bad)} tensor(s) (e.g. {bad[0]}); "
+            "the training run that wrote them diverged",
+            path,
+        )
+    own = model.state_dict()
     model.load_state_dict({k: v.to(own[k].dtype) for k, v in tensors.items()}, strict=True)
+
+
+def _one_line(exc: BaseException) -> str:
+    return (" ".join(str(exc).split()) or type(exc).__name__)[:200]
 
 
 def model_card(model: SegmentationModel, config: BundleConfig) -> str:
@@ -242,9 +310,19 @@ def resolve_weights(model_ref: str | Path) -> Path:
             f"no weights found: expected one of {', '.join(RUN_WEIGHTS)} in this folder", path
         )
     if path.is_file():
-        if path.suffix != ".safetensors":
+        if path.suffix.lower() in PICKLE_SUFFIXES:
             raise InputError(
-                "expected a .safetensors weights file (pickled checkpoints are never loaded)", path
+                "pickled PyTorch checkpoints are never loaded (they can run code); expected a "
+                '.safetensors file. Convert it once with python -c "from octvessel.models import '
+                f"convert_checkpoint; convert_checkpoint('{path.name}', 'my-model', 'iternet')\" "
+                "(torch.load with weights_only=True; pass the architecture and its options)",
+                path,
+            )
+        if path.suffix.lower() != ".safetensors":
+            raise InputError(
+                f"expected a .safetensors weights file (with config.json beside it), got "
+                f"{path.suffix or 'no suffix'!r}",
+                path,
             )
         return path
     names = ", ".join(shipped) or "none installed"
@@ -261,11 +339,87 @@ def load_model(
     Returns the model in eval mode and its validated :class:`BundleConfig`.
     """
     weights = resolve_weights(model_ref)
-    config = BundleConfig.from_file(weights.parent / CONFIG_NAME)
-    model = config.build(weights.parent / CONFIG_NAME)
-    load_weights(model, weights, config.sha256.get(weights.name))
+    config_path = weights.parent / CONFIG_NAME
+    config = BundleConfig.from_file(config_path)
+    expected = config.sha256.get(weights.name)
+    if expected is None and _is_shipped(weights):
+        raise InputError(
+            f"shipped weights must have their sha256 in {CONFIG_NAME}; none is recorded "
+            "(corrupt installation: reinstall octvessel)",
+            weights,
+        )
+    # validate the config and the weights' header against the network before allocating it
+    check_fit(config.build(config_path, device="meta"), read_header(weights), weights)
+    model = config.build(config_path)
+    load_weights(model, weights, expected)
     model.bundle_config = config
     return model.to(device).eval(), config
+
+
+def _is_shipped(path: Path) -> bool:
+    try:
+        path.resolve().relative_to(SHIPPED_DIR.resolve())
+    except ValueError:
+        return False
+    return True
+
+
+def convert_checkpoint(
+    checkpoint: str | Path,
+    directory: str | Path,
+    model: str = "iternet",
+    *,
+    preprocessing: Preprocessing | None = None,
+    key: str | None = None,
+    overwrite: bool = False,
+    **model_config: Any,
+) -> Path:
+    """Turn a pickled PyTorch checkpoint (``.pt``/``.pth``) into a weights bundle folder.
+
+    The file is read with ``torch.load(weights_only=True)``, which unpickles tensors and
+    plain containers only and refuses anything that would run code. The state dict may be
+    the file itself or sit under ``key`` (default: the first of ``state_dict``, ``model``,
+    ``model_state_dict``, ``net`` that holds one); a ``module.`` prefix (DataParallel) is
+    dropped. It must fit ``model`` built with ``model_config`` exactly.
+
+    Returns:
+        the bundle folder (``model.safetensors``, ``config.json`` with its sha256, card).
+    """
+    src = Path(checkpoint)
+    if not src.is_file():
+        raise InputError("checkpoint file not found", src)
+    try:
+        obj = torch.load(src, map_location="cpu", weights_only=True)
+    except Exception as exc:  # UnpicklingError for code-running pickles, many types for junk
+        raise InputError(
+            f"cannot load as a weights-only checkpoint ({_one_line(exc)})", src
+        ) from None
+    state = obj
+    if isinstance(obj, dict) and not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        keys = [key] if key is not None else ["state_dict", "model", "model_state_dict", "net"]
+        state = next((obj[k] for k in keys if isinstance(obj.get(k), dict)), None)
+    if (
+        not isinstance(state, dict)
+        or not state
+        or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items())
+    ):
+        raise InputError(
+            "holds no state dict of tensors"
+            + (f" under key {key!r}" if key else " (pass key= for the entry that holds it)"),
+            src,
+        )
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    try:
+        net = create_model(model, **model_config)
+    except UsageError as exc:
+        raise UsageError(str(exc)) from None
+    check_fit(net, {k: tuple(v.shape) for k, v in state.items()}, src)
+    own = net.state_dict()
+    net.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()}, strict=True)
+    metadata = {"converted_from": src.name}
+    return save_pretrained(
+        net, directory, preprocessing=preprocessing, metadata=metadata, overwrite=overwrite
+    )
 
 
 def from_pretrained(directory: str | Path, device: str | torch.device = "cpu") -> SegmentationModel:
@@ -274,14 +428,19 @@ def from_pretrained(directory: str | Path, device: str | torch.device = "cpu") -
 
 
 __all__ = [
+    "PICKLE_SUFFIXES",
     "BundleConfig",
     "OctvesselError",
+    "check_fit",
+    "convert_checkpoint",
     "from_pretrained",
     "list_shipped",
     "load_model",
     "load_weights",
+    "read_header",
     "resolve_weights",
     "save_pretrained",
     "save_weights",
     "sha256_of",
+    "verify_sha256",
 ]
