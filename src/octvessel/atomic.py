@@ -51,9 +51,10 @@ def atomic_path(path: str | Path, overwrite: bool = True) -> Iterator[Path]:
     tmp = Path(tmp_name)
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
     try:
         yield tmp
+        # mkstemp makes 0600 and some writers recreate the file: give it the usual permissions
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
