@@ -103,7 +103,10 @@ def test_augmentation_moves_image_label_and_fov_together():
     field = (field - field.min()) / (field.max() - field.min())
     label, fov = field >= 0.5, field >= 0.3
     cfg = replace(AugmentConfig(), color_p=0.0, shear_p=0.5, zoom_p=0.5, shift_p=0.5)
-    crops = [random_crop(field[None], label, fov, 32, np.random.default_rng(seed), cfg) for seed in range(20)]
+    crops = [
+        random_crop(field[None], label, fov, 32, np.random.default_rng(seed), cfg)
+        for seed in range(20)
+    ]
     for i, (x, y, f) in enumerate(crops):
         # the label and FOV were sampled with the same map as the image: they agree with
         # thresholds of the image up to interpolation at the edges ...
@@ -163,7 +166,10 @@ def test_train_writes_a_complete_run_folder(tmp_path):
         train(tiny_samples(), tmp_path / "run", TrainConfig(**TINY), progress=False)
 
 
-@pytest.mark.xfail(reason="failed once in the last full run of this session (cause not yet found, see the closing note); passed before", strict=False)
+@pytest.mark.xfail(
+    reason="failed once in the last full run of this session (cause not yet found, see the closing note); passed before",
+    strict=False,
+)
 def test_interrupted_and_resumed_run_ends_with_identical_weights(tmp_path):
     cfg = TrainConfig(**TINY)
     train(tiny_samples(), tmp_path / "a", cfg, progress=False)
@@ -324,3 +330,25 @@ def test_several_dataset_folders_are_pooled(tmp_path):
     assert any(n.startswith("a/") for n in names["training"] + names["validation"])
     assert any(n.startswith("b/") for n in names["training"] + names["validation"])
     assert res.epochs_done == 1
+
+
+def test_fine_tuning_starts_from_given_weights(tmp_path):
+    cfg = TrainConfig(**{**TINY, "epochs": 1, "steps_per_epoch": 2, "val_fraction": 0.0})
+    train(tiny_samples(), tmp_path / "a", cfg, progress=False)
+    tuned = replace(cfg, init_from=str(tmp_path / "a"), lr=1e-12, model_config={})
+    train(tiny_samples(), tmp_path / "b", tuned, progress=False)
+    a, b = (
+        weights(tmp_path / "a" / "last.safetensors"),
+        weights(tmp_path / "b" / "last.safetensors"),
+    )
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)  # architecture came from "a"
+    meta = json.loads((tmp_path / "b" / "config.json").read_text())["metadata"]
+    assert meta["init_from"] == str(tmp_path / "a") and len(meta["init_sha256"]) == 64
+    fresh = weights(tmp_path / "a" / "last.safetensors")
+    other = replace(cfg, seed=cfg.seed + 1)
+    train(tiny_samples(), tmp_path / "c", other, progress=False)
+    assert not all(
+        torch.equal(fresh[k], v) for k, v in weights(tmp_path / "c" / "last.safetensors").items()
+    )
+    with pytest.raises(UsageError, match="unet-small"):
+        train(tiny_samples(), tmp_path / "d", replace(tuned, model="unet-small"), progress=False)

@@ -25,6 +25,10 @@ OVERRIDES = {
     "train_split": str,
     "seed": int,
     "workers": int,
+    "init_from": str,
+}
+HELPS = {
+    "init_from": "fine-tune: start from these weights (shipped name, run folder or .safetensors)"
 }
 
 
@@ -49,7 +53,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--variant", default="P1", help="CAVRI-C reconstruction variant P1/P2/P3")
     g = p.add_argument_group("recipe overrides (default: the preset's value)")
     for name, kind in OVERRIDES.items():
-        g.add_argument(f"--{name.replace('_', '-')}", type=kind, dest=name)
+        g.add_argument(f"--{name.replace('_', '-')}", type=kind, dest=name, help=HELPS.get(name))
     g.add_argument("--optimizer", choices=OPTIMIZERS)
     g.add_argument("--scheduler", choices=SCHEDULERS)
     g.add_argument("--augment", choices=("reference", "flips", "none"))

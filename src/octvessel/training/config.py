@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from octvessel.config import JsonConfig
+from octvessel.config import JsonConfig, check_fraction, check_int
 from octvessel.data.augment import AUGMENT_MODES
 from octvessel.errors import InputError, UsageError
 from octvessel.precision import PRECISIONS
@@ -48,6 +48,9 @@ class TrainConfig(JsonConfig):
             ``fp16`` AMP with a gradient scaler (CUDA only).
         device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
         workers: data-loading worker processes (0: in the main process).
+        init_from: start from these weights (fine-tuning): a shipped model name, a run or
+            bundle folder, or a ``.safetensors`` with its ``config.json``. Its architecture,
+            model config and preprocessing are the defaults; ``model`` must match it.
     """
 
     model: str = "iternet"
@@ -73,17 +76,14 @@ class TrainConfig(JsonConfig):
     precision: str = "fp32"
     device: str = "auto"
     workers: int = 0
+    init_from: str | None = None
     notes: str = ""
 
     def __post_init__(self) -> None:
         for name in ("epochs", "images_per_batch", "crops_per_image", "crop"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise UsageError(f"{name}={value!r}: expected a positive integer")
+            check_int(name, getattr(self, name))
         for name in ("steps_per_epoch", "workers", "plateau_patience", "seed"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise UsageError(f"{name}={value!r}: expected an integer >= 0")
+            check_int(name, getattr(self, name), minimum=0)
         for name, choices in (
             ("optimizer", OPTIMIZERS),
             ("scheduler", SCHEDULERS),
@@ -98,10 +98,12 @@ class TrainConfig(JsonConfig):
                 )
         if not (isinstance(self.lr, (int, float)) and self.lr > 0 and math.isfinite(self.lr)):
             raise UsageError(f"lr={self.lr!r}: expected a positive number")
-        if not 0.0 <= self.weight_decay < 1.0:
-            raise UsageError(f"weight_decay={self.weight_decay!r}: expected a value in [0, 1)")
-        if not 0.0 <= self.val_fraction < 1.0:
-            raise UsageError(f"val_fraction={self.val_fraction!r}: expected a value in [0, 1)")
+        check_fraction("weight_decay", self.weight_decay)
+        check_fraction("val_fraction", self.val_fraction)
+        if self.init_from is not None and (
+            not isinstance(self.init_from, str) or not self.init_from
+        ):
+            raise UsageError(f"init_from={self.init_from!r}: expected a model name or path")
         if self.val_fraction > 0 and self.val_split:
             raise UsageError("give either val_fraction or val_split, not both")
         if not isinstance(self.model_config, dict) or not isinstance(self.preprocessing, dict):

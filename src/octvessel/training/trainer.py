@@ -93,13 +93,41 @@ def select_device(name: str) -> torch.device:
 def build_model(cfg: TrainConfig) -> tuple[SegmentationModel, Preprocessing]:
     """The network and its preprocessing; ``in_channels`` follows the preprocessing."""
     spec = get_spec(cfg.model)
-    pre = Preprocessing.from_dict({**spec.preprocessing.to_dict(), **cfg.preprocessing})
-    model_config = {"in_channels": pre.channels, **cfg.model_config}
+    base_pre, base_model_config = spec.preprocessing.to_dict(), {}
+    if cfg.init_from:
+        init = init_bundle(cfg)
+        base_pre, base_model_config = init.preprocessing.to_dict(), dict(init.model_config)
+    pre = Preprocessing.from_dict({**base_pre, **cfg.preprocessing})
+    model_config = {"in_channels": pre.channels, **base_model_config, **cfg.model_config}
     if model_config["in_channels"] != pre.channels:
         raise UsageError(
             f"model_config.in_channels={model_config['in_channels']} but preprocessing gives {pre.channels} channel(s)"
         )
     return create_model(cfg.model, **model_config), pre
+
+
+def init_bundle(cfg: TrainConfig) -> BundleConfig:
+    """The config of the weights ``cfg.init_from`` names (fine-tuning); its model must match."""
+    from octvessel.models.pretrained import resolve_weights
+
+    weights = resolve_weights(cfg.init_from)
+    bundle = BundleConfig.from_file(weights.parent / CONFIG_NAME)
+    if bundle.model != cfg.model:
+        raise UsageError(
+            f"init_from={cfg.init_from!r} is a {bundle.model} but the recipe trains a {cfg.model} "
+            f"(pass --model {bundle.model})"
+        )
+    return bundle
+
+
+def load_init_weights(model: SegmentationModel, cfg: TrainConfig) -> str:
+    """Copy the ``cfg.init_from`` weights into ``model`` (shapes must match); their sha256."""
+    from octvessel.models.pretrained import load_weights, resolve_weights
+
+    weights = resolve_weights(cfg.init_from)
+    bundle = BundleConfig.from_file(weights.parent / CONFIG_NAME)
+    load_weights(model, weights, bundle.sha256.get(weights.name))
+    return bundle.sha256.get(weights.name) or ""
 
 
 def make_optimizer(cfg: TrainConfig, params: Iterator[torch.nn.Parameter]) -> torch.optim.Optimizer:
@@ -505,6 +533,7 @@ def _run(  # noqa: PLR0913, PLR0915
 ) -> TrainResult:
     torch.manual_seed(cfg.seed)
     model, pre = build_model(cfg)
+    init_sha = load_init_weights(model, cfg) if cfg.init_from and not resume else None
     model.to(device).to(memory_format=torch.channels_last)
     torch.manual_seed(cfg.seed + 1 + env.rank)  # dropout differs per process, reproducibly
     net: torch.nn.Module = model
@@ -538,6 +567,7 @@ def _run(  # noqa: PLR0913, PLR0915
         "octvessel_version": __version__,
         "torch_version": torch.__version__,
         "best_metric": "val_auc" if val_samples else "neg_train_loss",
+        **({"init_from": cfg.init_from, "init_sha256": init_sha} if init_sha is not None else {}),
     }
 
     epoch, start_step, history, best, best_epoch = 0, 0, [], None, None
