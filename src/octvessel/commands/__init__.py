@@ -15,6 +15,7 @@ from octvessel.errors import NotImplementedYet
 VERBS = (
     "reconstruct",
     "phantom",
+    "octify",
     "train",
     "predict",
     "evaluate",

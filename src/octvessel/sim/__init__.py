@@ -1,5 +1,14 @@
-"""Synthetic data: procedural vessel trees and images made from them (no real data needed)."""
+"""Synthetic data: procedural vessel trees and images made from them (no real data needed),
+and OCT-en-face-like samples simulated from labelled fundus photographs (:mod:`.octify`)."""
 
+from octvessel.sim.octify import OctifyConfig, octify_dataset, octify_sample
 from octvessel.sim.vessels import VesselTreeConfig, render_image, vessel_tree
 
-__all__ = ["VesselTreeConfig", "render_image", "vessel_tree"]
+__all__ = [
+    "OctifyConfig",
+    "VesselTreeConfig",
+    "octify_dataset",
+    "octify_sample",
+    "render_image",
+    "vessel_tree",
+]
