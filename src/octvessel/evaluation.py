@@ -24,7 +24,7 @@ import io
 import json
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -150,6 +150,8 @@ def evaluate_dataset(
     split: str | None = None,
     format: str = "auto",
     observer: int = 1,
+    variant: str = "P1",
+    names: Sequence[str] | None = None,
     threshold: float = 0.5,
     allow_resample: bool = True,
     save_predictions: bool = False,
@@ -169,7 +171,9 @@ def evaluate_dataset(
         model: MODEL (shipped name, run folder, ``.safetensors``) run with default settings.
         predictor: a ready :class:`octvessel.predictor.Predictor` (settings of your choice).
         split: the split to score; default ``test`` when the dataset has one, else all.
-        format, observer: passed to :func:`octvessel.data.index_dataset`.
+        format, observer, variant: passed to :func:`octvessel.data.index_dataset`.
+        names: score only these images (e.g. one cross-validation fold's test images),
+            taken from every split unless ``split`` is given; each must exist.
         threshold: the probability at or above which a pixel is vessel (headline metrics).
         allow_resample: resample predictions whose size differs from the label's (and
             say so); False makes that an error.
@@ -201,8 +205,13 @@ def evaluate_dataset(
         from octvessel.predictor import Predictor
 
         predictor = Predictor.from_pretrained(model)
-    split = choose_split(dataset, split, format)
-    refs = index_dataset(dataset, format, split, observer=observer, require_labels=True)
+    if names is None:
+        split = choose_split(dataset, split, format)
+    refs = index_dataset(
+        dataset, format, split, observer=observer, variant=variant, require_labels=True
+    )
+    if names is not None:
+        refs = _select_names(refs, names, dataset)
     save_dir = (
         out / "predictions"
         if (save_predictions and out is not None and predictor is not None)
@@ -271,6 +280,7 @@ def evaluate_dataset(
         "dataset": str(dataset),
         "split": split,
         "observer": observer,
+        "variant": variant,
         "source": source,
         **result,
         "resampled": resampled,
@@ -280,6 +290,17 @@ def evaluate_dataset(
     if out is not None:
         _write_outputs(out, result, pooled, pooled_curves, figures, overwrite)
     return result
+
+
+def _select_names(refs: list[SampleRef], names: Sequence[str], dataset: str | Path) -> list[SampleRef]:
+    """The refs named in ``names`` (dataset order); every name must exist."""
+    wanted = set(names)
+    missing = sorted(wanted - {r.name for r in refs})
+    if missing:
+        raise InputError(f"no labelled image named {', '.join(missing[:5])} in this split", dataset)
+    if not wanted:
+        raise UsageError("names=[]: expected at least one image name")
+    return [r for r in refs if r.name in wanted]
 
 
 def _write_outputs(

@@ -151,3 +151,118 @@ def pr_figure(
     ax.legend(loc="lower left")
     ax.grid(alpha=0.3)
     return fig
+
+
+def fold_curves_figure(
+    kind: str,
+    pooled,  # noqa: ANN001 (octvessel.metrics.Curves)
+    pooled_value: float,
+    parts: list[tuple[str, object, float]] | None = None,
+    *,
+    title: str | None = None,
+):  # noqa: ANN201 (matplotlib Figure)
+    """ROC (``kind="roc"``) or precision-recall (``"pr"``) curves: pooled bold, parts thin.
+
+    ``parts`` are (label, Curves or None, AUC or AP) of e.g. each cross-validation fold;
+    ``pooled_value`` is the pooled AUC-ROC (roc) or average precision (pr).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if kind not in ("roc", "pr"):
+        raise ValueError(f"kind={kind!r}: expected 'roc' or 'pr'")
+    fig, ax = plt.subplots(figsize=(5.2, 5))
+    what = "AUC" if kind == "roc" else "AP"
+
+    def xy(c) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
+        return (c.fpr, c.tpr) if kind == "roc" else (c.recall, c.precision)
+
+    for i, (label, c, value) in enumerate(parts or []):
+        if c is not None:
+            ax.plot(
+                *_thin(*xy(c), 800),
+                color=f"C{(i + 1) % 10}",
+                lw=0.8,
+                alpha=0.8,
+                label=f"{label}, {what} {value:.4f}",
+            )
+    if pooled is not None:
+        ax.plot(*_thin(*xy(pooled)), color="k", lw=1.8, label=f"pooled, {what} {pooled_value:.4f}")
+    if kind == "roc":
+        ax.plot([0, 1], [0, 1], ":", color="0.5", lw=0.8)
+        ax.set(
+            xlabel="false positive rate (1 - specificity)",
+            ylabel="true positive rate (sensitivity)",
+        )
+        ax.legend(loc="lower right", fontsize=8)
+    else:
+        ax.set(xlabel="recall (sensitivity)", ylabel="precision")
+        ax.legend(loc="lower left", fontsize=8)
+    ax.set(xlim=(0, 1), ylim=(0, 1.01))
+    ax.set_title(title or ("ROC" if kind == "roc" else "precision-recall") + " (FOV pixels)")
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def panel_row(
+    panels: list[np.ndarray], gap: int = 4, max_panel_width: int = 400, min_panel_width: int = 0
+) -> np.ndarray:
+    """Equal-size uint8 H x W x 3 panels side by side with a white ``gap``: uint8 H' x W' x 3.
+
+    A panel wider than ``max_panel_width`` is shrunk (area average); one narrower than
+    ``min_panel_width`` is enlarged by a whole factor (nearest neighbour, pixels stay crisp).
+    """
+    from PIL import Image
+
+    h, w = panels[0].shape[:2]
+    scale = min(1.0, max_panel_width / w)
+    if min_panel_width and w < min_panel_width:
+        scale = float(max(1, min_panel_width // w))
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    scaled = []
+    for p in panels:
+        if p.shape[:2] != (h, w):
+            raise ValueError(f"panel shapes differ: {p.shape[:2]} and {(h, w)}")
+        im = Image.fromarray(np.ascontiguousarray(p, dtype=np.uint8))
+        if scale != 1.0:
+            im = im.resize(size, Image.Resampling.BOX if scale < 1 else Image.Resampling.NEAREST)
+        scaled.append(np.asarray(im))
+    out = np.full((size[1], len(panels) * size[0] + gap * (len(panels) - 1), 3), 255, np.uint8)
+    for i, p in enumerate(scaled):
+        x = i * (size[0] + gap)
+        out[:, x : x + size[0]] = p
+    return out
+
+
+def training_curves_figure(histories: list[tuple[str, list[dict]]], *, title: str = "training"):  # noqa: ANN201 (matplotlib Figure)
+    """Loss (left) and validation AUC-ROC (right, when logged) per epoch of one or more runs.
+
+    ``histories`` are (label, rows of a trainer's log.csv as dicts with ``epoch``, ``loss``
+    and optionally ``val_auc``).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    has_val = any(r.get("val_auc") is not None for _, rows in histories for r in rows)
+    fig, axes = plt.subplots(1, 2 if has_val else 1, figsize=(10 if has_val else 5.5, 3.8))
+    axes = list(np.atleast_1d(axes))
+    for i, (label, rows) in enumerate(histories):
+        epochs = [r["epoch"] for r in rows]
+        axes[0].plot(epochs, [r["loss"] for r in rows], "o-", ms=3, color=f"C{i % 10}", label=label)
+        if has_val:
+            pts = [(r["epoch"], r["val_auc"]) for r in rows if r.get("val_auc") is not None]
+            if pts:
+                axes[1].plot(*zip(*pts, strict=True), "s-", ms=3, color=f"C{i % 10}", label=label)
+    axes[0].set(xlabel="epoch", ylabel="training loss (sum over outputs)", title=title)
+    if has_val:
+        axes[1].set(xlabel="epoch", ylabel="validation AUC-ROC", title="validation")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        if len(histories) > 1 or histories and histories[0][0]:
+            ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -1,19 +1,115 @@
-"""``octvessel cv``: k-fold cross-validation."""
+"""``octvessel cv``: k-fold cross-validation (the paper's protocol), one or several arms."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
-from octvessel.commands import not_implemented
+HELP = "k-fold cross-validation of one or several models / dataset variants"
 
-HELP = "k-fold cross-validation (not implemented yet)"
+EPILOG = """\
+Folds: contiguous blocks of the image names in natural order (as the paper's scripts cut
+them, but a remainder is spread over the first folds instead of dropped); --shuffle
+shuffles first (seeded by --split-seed, else --seed); --group-by REGEX keeps the images
+whose names give the same match (its first group) in one fold. splits.json is written
+first. Every fold trains with the same recipe options as `octvessel train` on the other
+folds' images and is scored with the common protocol; cv_metrics.json/.csv hold the
+pooled pixels of all folds' test images and the mean +- std over folds (and over images),
+comparison.json/.csv one row per arm. Run the same command again after an interruption:
+finished folds are skipped, an interrupted one resumes. See docs/cv-report.md.
+"""
+
+#: options of `octvessel train` whose meaning changes here
+_HELP_CHANGES = {
+    "model": "architecture(s): NAME, NAME,NAME... or 'all' (every registered network); "
+    "default: the recipe's (iternet)",
+    "variant": "CAVRI-C reconstruction variant(s): P1, or P1,P2,P3 to compare them",
+    "resume": "accepted for symmetry with train: cv always continues a folder it finds",
+    "overwrite": "redo every fold from scratch in a folder that holds a cross-validation",
+    "output": "cross-validation folder",
+    "seed": "training seed (also the shuffle's, unless --split-seed)",
+}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-d", "--dataset", required=True)
-    p.add_argument("-o", "--output", required=True)
-    p.add_argument("--folds", type=int, default=6)
-    p.add_argument("--model", default="iternet")
+    from octvessel.commands.train import add_arguments as add_train_arguments
+
+    p.epilog = EPILOG
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    add_train_arguments(p)
+    for action in p._actions:  # the train options, re-described where cv reads them differently
+        if action.dest in _HELP_CHANGES:
+            action.help = _HELP_CHANGES[action.dest]
+    g = p.add_argument_group("cross-validation")
+    g.add_argument("--folds", type=int, default=6, help="number of folds (default 6, as the paper)")
+    g.add_argument("--shuffle", action="store_true", help="shuffle the images before cutting folds")
+    g.add_argument("--split-seed", type=int, help="seed of --shuffle (default: --seed, else 0)")
+    g.add_argument(
+        "--group-by",
+        metavar="REGEX",
+        help="keep images of one subject/eye together: the first group of REGEX's match in "
+        r"the name names it (e.g. '^(\d+)_' or '^(.+)_O[DS]')",
+    )
+    g.add_argument("--threshold", type=float, default=0.5, help="headline threshold (default 0.5)")
 
 
-run = not_implemented("cv")
+def run(args: argparse.Namespace) -> int:
+    from octvessel.commands.train import OVERRIDES
+    from octvessel.cv import CVConfig, format_result, parse_names, recipes_for, run_cv
+
+    overrides = {name: getattr(args, name) for name in OVERRIDES}
+    overrides.update(
+        optimizer=args.optimizer,
+        scheduler=args.scheduler,
+        augment=args.augment,
+        precision=args.precision,
+        device=args.device,
+    )
+    model_config = {
+        k: v
+        for k, v in (("base_channels", args.base_channels), ("iterations", args.iterations))
+        if v is not None
+    }
+    recipes = recipes_for(
+        parse_names(args.model, "model"),
+        args.preset,
+        args.config,
+        overrides,
+        model_config,
+        args.color,
+    )
+    split_seed = args.split_seed if args.split_seed is not None else (args.seed or 0)
+    config = CVConfig(
+        folds=args.folds,
+        shuffle=args.shuffle,
+        split_seed=split_seed,
+        group_by=args.group_by,
+        models=tuple(recipes),
+        variants=parse_names(args.variant, "variant"),
+        format=args.format,
+        observer=args.observer,
+        threshold=args.threshold,
+    )
+    result = run_cv(
+        args.dataset,
+        args.output,
+        config,
+        recipes,
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
+        command="octvessel " + " ".join(sys.argv[1:]),
+    )
+    if result.interrupted:
+        print(
+            f"octvessel cv: interrupted; finished folds and a resumable checkpoint are in "
+            f"{result.out_dir} (run the same command again to continue)",
+            file=sys.stderr,
+        )
+        return 130
+    print(format_result(result))
+    print(
+        f"{len(result.trained)} fold(s) trained, {len(result.skipped)} skipped (finished "
+        f"earlier) in {result.seconds:.1f} s; wrote splits.json, cv_metrics.json/.csv, "
+        f"comparison.json/.csv -> {result.out_dir}"
+    )
+    return 0
