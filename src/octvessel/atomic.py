@@ -1,12 +1,17 @@
 """Atomic file output: write to a temporary file beside the target, then ``os.replace``.
 
 A crash, a full disk or an exception half-way leaves the old file (or no file), never a
-truncated one. Existing files are refused unless ``overwrite`` is set.
+truncated one: the temporary file is flushed to disk (``fsync``) before it is renamed, and
+the folder after, so even a power cut cannot leave a half-written file under the final
+name. Existing files are refused unless ``overwrite`` is set. Errors of the file system
+(full disk, no permission, a file where a folder should be) become :class:`InputError`
+naming the path.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
@@ -55,7 +60,9 @@ def atomic_path(path: str | Path, overwrite: bool = True) -> Iterator[Path]:
         yield tmp
         # mkstemp makes 0600 and some writers recreate the file: give it the usual permissions
         os.chmod(tmp, 0o666 & ~umask)
+        _fsync(tmp)
         os.replace(tmp, path)
+        _fsync(path.parent)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise InputError(f"could not be written: {exc.strerror or exc}", path) from exc
@@ -64,17 +71,32 @@ def atomic_path(path: str | Path, overwrite: bool = True) -> Iterator[Path]:
         raise
 
 
+def _fsync(path: Path) -> None:
+    """Flush a file's (or a folder's) data to disk; a file system without fsync is tolerated."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
+            raise
+    finally:
+        os.close(fd)
+
+
 def write_bytes(path: str | Path, data: bytes, overwrite: bool = True) -> Path:
     with atomic_path(path, overwrite) as tmp:
         with open(tmp, "wb") as fh:
             fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
     return Path(path)
 
 
 def write_text(path: str | Path, text: str, overwrite: bool = True) -> Path:
-    return write_bytes(path, text.encode("utf-8"), overwrite)
+    """UTF-8 text; characters that cannot be encoded (file names that are not valid UTF-8)
+    are written as backslash escapes."""
+    return write_bytes(path, text.encode("utf-8", errors="backslashreplace"), overwrite)
 
 
 def write_json(path: str | Path, obj: Any, overwrite: bool = True) -> Path:

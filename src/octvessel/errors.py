@@ -1,7 +1,7 @@
 """Exceptions that carry the command line's exit-code policy.
 
 0 success, 2 bad usage or bad input (one clear line naming the file and the problem),
-1 internal error. Library code raises :class:`InputError` (or a subclass) for anything a
+1 internal error, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM). Library code raises :class:`InputError` (or a subclass) for anything a
 user can fix by handing over different files or arguments; everything else is a bug.
 """
 
@@ -32,6 +32,16 @@ class InputError(OctvesselError, ValueError):
 
 class UsageError(InputError):
     """A bad argument value or combination (no file involved)."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (or another stop signal) turned into an exception, so that ``finally`` blocks
+    and :mod:`octvessel.atomic` remove their temporary files before the process ends.
+    The command line exits with 128 + the signal number (143 for SIGTERM)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"signal {signum}")
+        self.signum = signum
 
 
 class NotImplementedYet(OctvesselError):

@@ -12,6 +12,13 @@ into the vessel probability (float32 H x W in [0, 1]) on the image's own grid. M
   and right as the reference code does, overlaps averaged exactly. Slow; for comparison.
 - ``auto``: ``whole`` when its estimated memory fits ``memory_budget_mb``, else ``tiles``.
 
+Memory: ``memory_budget_mb`` bounds one forward pass. ``whole`` refuses an image whose
+estimated pass exceeds it (:class:`~octvessel.errors.UsageError` suggesting tiles);
+``tiles``/``patches`` size their batches to it (one window at a time at least). The
+command line's ``--max-memory`` (``4GB``, ``512MB``, ``auto``) sets it; ``auto`` is half the
+memory available when the command starts, between 512 MB and 16 GB
+(:func:`auto_memory_budget_mb`).
+
 Options (fields of :class:`InferenceConfig`): flip test-time augmentation (``tta``),
 ``channels_last`` input, bfloat16 autocast (``bf16``, opt-in), and the network's working
 grid (``input_size`` or ``input_scale``): a model trained at another scale than the
@@ -25,6 +32,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
+import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -94,7 +104,11 @@ class InferenceConfig(JsonConfig):
             or self.batch_size < 1
         ):
             raise UsageError(f"batch_size={self.batch_size!r}: expected a positive integer or None")
-        if not isinstance(self.overlap, (int, float)) or not 0.0 <= self.overlap < 1.0:
+        if (
+            isinstance(self.overlap, bool)
+            or not isinstance(self.overlap, (int, float))
+            or not 0.0 <= self.overlap < 1.0
+        ):
             raise UsageError(f"overlap={self.overlap!r}: expected a fraction in [0, 1)")
         if self.input_size is not None:
             size = tuple(self.input_size)
@@ -106,7 +120,10 @@ class InferenceConfig(JsonConfig):
                 )
             object.__setattr__(self, "input_size", size)
         if self.input_scale is not None and not (
-            isinstance(self.input_scale, (int, float)) and self.input_scale > 0
+            isinstance(self.input_scale, (int, float))
+            and not isinstance(self.input_scale, bool)
+            and math.isfinite(self.input_scale)
+            and self.input_scale > 0
         ):
             raise UsageError(f"input_scale={self.input_scale!r}: expected a positive number")
         if self.input_size is not None and self.input_scale is not None:
@@ -174,6 +191,87 @@ def resample(array: np.ndarray | torch.Tensor, shape: tuple[int, int]) -> Any:
 
 # -------------------------------------------------------------------------- memory model
 
+#: units of memory sizes; binary, as docker's and the JVM's (4GB = 4 GiB = 4096 MB)
+_UNITS = {
+    "": 2**20,  # a bare number means megabytes
+    "b": 1,
+    "k": 2**10, "kb": 2**10, "kib": 2**10,
+    "m": 2**20, "mb": 2**20, "mib": 2**20,
+    "g": 2**30, "gb": 2**30, "gib": 2**30,
+    "t": 2**40, "tb": 2**40, "tib": 2**40,
+}  # fmt: skip
+
+
+def parse_memory(text: str | int | float) -> int:
+    """A memory size in megabytes: ``"4GB"`` (4096), ``"1.5G"``, ``"512MB"``, ``"800"`` (MB).
+
+    Units are binary (1 GB = 1024 MB), as in docker's and the JVM's memory options.
+
+    Raises:
+        UsageError: not a positive size with an optional unit (B, KB, MB, GB, TB, KiB ...).
+    """
+    if isinstance(text, bool):
+        raise UsageError(f"memory size {text!r}: expected e.g. 4GB, 512MB or auto")
+    if isinstance(text, (int, float)):
+        number, unit = float(text), ""
+    else:
+        m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*([a-z]*)\s*", str(text).lower())
+        if m is None or m.group(2) not in _UNITS:
+            raise UsageError(
+                f"memory size {text!r}: expected a number with a unit, e.g. 4GB, 512MB, 1.5GiB, "
+                "or auto"
+            )
+        number, unit = float(m.group(1)), m.group(2)
+    mb = number * _UNITS[unit] / 2**20
+    if not math.isfinite(mb) or mb < 1:
+        raise UsageError(f"memory size {text!r}: expected at least 1 MB")
+    return int(mb)
+
+
+def available_memory_mb() -> int | None:
+    """Memory available to new allocations now (Linux ``MemAvailable``), or None if unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) // 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2**20)
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def auto_memory_budget_mb(device: str | torch.device | None = None) -> int:
+    """Half the memory available now, rounded down to 256 MB, between 512 MB and 16 GB.
+
+    On a CUDA ``device`` (default: CUDA when available) the free GPU memory counts, else
+    the free RAM; processes started together by torchrun (``LOCAL_WORLD_SIZE``) share it.
+    Unknown available memory gives the library default, 2048 MB.
+    """
+    dev = torch.device(device) if device is not None else default_device()
+    avail: int | None
+    if dev.type == "cuda" and torch.cuda.is_available():
+        try:
+            avail = int(torch.cuda.mem_get_info(dev)[0] // 2**20)
+        except (RuntimeError, AssertionError):
+            avail = None
+    else:
+        avail = available_memory_mb()
+    if avail is None:
+        return InferenceConfig.memory_budget_mb
+    try:
+        sharing = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    except ValueError:
+        sharing = 1
+    return int(min(16384, max(512, (avail // 2 // sharing) // 256 * 256)))
+
+
+def format_mb(mb: float) -> str:
+    """``2.1 GB`` / ``350 MB`` for messages."""
+    return f"{mb / 1024:.1f} GB" if mb >= 1024 else f"{mb:.0f} MB"
+
 
 def activation_bytes_per_pixel(model: torch.nn.Module, bf16: bool = False) -> float:
     """Estimated peak inference memory of ``model`` per input pixel, in bytes.
@@ -207,6 +305,19 @@ def choose_method(model: torch.nn.Module, shape: tuple[int, int], config: Infere
         return config.method
     budget = config.memory_budget_mb * 2**20
     return "whole" if estimate_memory(model, shape, config.bf16) <= budget else "tiles"
+
+
+def check_whole_fits(
+    model: torch.nn.Module, shape: tuple[int, int], config: InferenceConfig
+) -> None:
+    """Refuse a whole-image pass whose estimated memory exceeds ``memory_budget_mb``."""
+    need = estimate_memory(model, shape, config.bf16) / 2**20
+    if need > config.memory_budget_mb:
+        raise UsageError(
+            f"whole-image inference on a {shape[1]}x{shape[0]} grid needs about "
+            f"{format_mb(need)}, above the memory budget of {format_mb(config.memory_budget_mb)} "
+            "(--max-memory); use --method tiles (or auto), or raise --max-memory"
+        )
 
 
 def _batch_size(model: torch.nn.Module, window: int, config: InferenceConfig) -> int:
@@ -254,6 +365,8 @@ def predict_tensor(
     device. No test-time augmentation or resampling here; see :func:`predict_image`.
     """
     method = choose_method(model, tuple(x.shape[-2:]), config)
+    if method == "whole":
+        check_whole_fits(model, tuple(x.shape[-2:]), config)
     if config.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
 
@@ -305,6 +418,18 @@ def _resolve_config(config: InferenceConfig | None, options: dict[str, Any]) -> 
     return config.replace(**options)
 
 
+def _check_grid(grid: tuple[int, int], native: tuple[int, int]) -> None:
+    """The network grid (after input_size / input_scale) must stay a sane image size."""
+    from octvessel.data.io import max_pixels
+
+    if grid[0] * grid[1] > max_pixels():
+        raise UsageError(
+            f"input_size/input_scale turn the {native[1]}x{native[0]} image into a "
+            f"{grid[1]}x{grid[0]} network grid, above the limit of {max_pixels() / 1e6:.0f} "
+            "megapixels (OCTVESSEL_MAX_PIXELS)"
+        )
+
+
 def predict_image(
     model: SegmentationModel,
     image: np.ndarray,
@@ -344,6 +469,7 @@ def predict_image(
     device = torch.device(device) if device is not None else next(model.parameters()).device
     native = (int(image.shape[0]), int(image.shape[1]))
     grid = network_grid(native, cfg, preprocessing)
+    _check_grid(grid, native)
     model.eval()
     with torch.inference_mode():
         x = torch.from_numpy(preprocessing(image))[None].to(device)
@@ -365,11 +491,15 @@ __all__ = [
     "METHODS",
     "InferenceConfig",
     "activation_bytes_per_pixel",
+    "auto_memory_budget_mb",
     "autocast",
+    "available_memory_mb",
+    "check_whole_fits",
     "choose_method",
     "default_device",
     "estimate_memory",
     "network_grid",
+    "parse_memory",
     "predict_image",
     "predict_tensor",
     "resample",

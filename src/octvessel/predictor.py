@@ -244,6 +244,12 @@ class Predictor:
             raise UsageError(
                 f"device={device!r}: expected cpu, cuda, cuda:N (or another torch device)"
             ) from None
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise UsageError(f"device={device!r}: no CUDA device is available here; use cpu")
+        if self.device.type == "cuda" and (self.device.index or 0) >= torch.cuda.device_count():
+            raise UsageError(
+                f"device={device!r}: only {torch.cuda.device_count()} CUDA device(s) here"
+            )
         self.model = model.to(self.device).eval()
         if self.config.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
@@ -354,12 +360,15 @@ class Predictor:
         }
 
     def _check_manifest(self, out_dir: Path, threshold: float, overwrite: bool) -> None:
-        """Refuse to mix outputs of another model or threshold into a folder (unless overwrite)."""
+        """Refuse to mix outputs of another model or threshold into a folder (unless overwrite).
+
+        Resource settings (memory budget, batch size) may differ between runs.
+        """
         path = out_dir / MANIFEST
-        mine = self.manifest(threshold)
+        mine = _comparable(self.manifest(threshold))
         if path.is_file() and not overwrite:
             try:
-                theirs = json.loads(path.read_text(encoding="utf-8"))
+                theirs = _comparable(json.loads(path.read_text(encoding="utf-8")))
             except (OSError, ValueError):
                 theirs = None
             keys = ("weights_sha256", "preprocessing", "inference", "threshold")
@@ -431,6 +440,17 @@ class Predictor:
             summary.vessel_fraction.append(float(np.mean(prob >= threshold)))
         summary.seconds = time.perf_counter() - t0
         return summary
+
+
+#: inference settings that change resources, not results: free to differ on a rerun
+RESOURCE_SETTINGS = ("memory_budget_mb", "batch_size")
+
+
+def _comparable(manifest: Any) -> Any:
+    if isinstance(manifest, dict) and isinstance(manifest.get("inference"), dict):
+        inference = {k: v for k, v in manifest["inference"].items() if k not in RESOURCE_SETTINGS}
+        return {**manifest, "inference": inference}
+    return manifest
 
 
 def _check_threshold(threshold: float) -> None:

@@ -43,8 +43,9 @@ def add_inference_arguments(p: argparse.ArgumentParser) -> None:
         "--method",
         choices=("auto", "whole", "tiles", "patches"),
         default="auto",
-        help="auto (default: whole image when it fits --memory-mb, else tiles), whole, "
-        "tiles, or patches (the reference every-crop scheme; very slow)",
+        help="auto (default: whole image when it fits --max-memory, else tiles), whole "
+        "(refused when it would need more than --max-memory), tiles, or patches (the "
+        "reference every-crop scheme; very slow)",
     )
     p.add_argument("--tile", type=int, help="tile side for --method tiles (default 512)")
     p.add_argument(
@@ -57,16 +58,18 @@ def add_inference_arguments(p: argparse.ArgumentParser) -> None:
         "--stride", type=int, default=3, help="patch stride for --method patches (default 3)"
     )
     p.add_argument(
-        "--batch-size", type=int, help="tiles/patches per forward pass (default: from --memory-mb)"
+        "--batch-size", type=int, help="tiles/patches per forward pass (default: from --max-memory)"
     )
     p.add_argument("--tta", action="store_true", help="average over flips (4x slower)")
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (faster on AMX CPUs)")
     p.add_argument(
-        "--memory-mb",
-        type=int,
-        default=2048,
-        help="memory budget of one forward pass (default 2048)",
+        "--max-memory",
+        default="auto",
+        metavar="SIZE",
+        help="memory one forward pass may use, e.g. 4GB, 512MB (binary units), or auto "
+        "(default: half the available memory, 512 MB to 16 GB)",
     )
+    p.add_argument("--memory-mb", type=int, help=argparse.SUPPRESS)  # old spelling, in MB
     p.add_argument(
         "--input-size",
         type=int,
@@ -82,8 +85,17 @@ def add_inference_arguments(p: argparse.ArgumentParser) -> None:
 
 def inference_config(args: argparse.Namespace):  # noqa: ANN201 (InferenceConfig, imported lazily)
     """The :class:`InferenceConfig` of the command-line options shared by predict and evaluate."""
-    from octvessel.inference import InferenceConfig
+    from octvessel.inference import InferenceConfig, auto_memory_budget_mb, parse_memory
 
+    if args.memory_mb is not None:
+        budget = parse_memory(args.memory_mb)
+    elif str(args.max_memory).strip().lower() == "auto":
+        try:
+            budget = auto_memory_budget_mb(args.device)
+        except (RuntimeError, TypeError):  # a bad --device is reported by the predictor
+            budget = auto_memory_budget_mb("cpu")
+    else:
+        budget = parse_memory(args.max_memory)
     values = {
         "method": args.method,
         "overlap": args.overlap,
@@ -92,7 +104,7 @@ def inference_config(args: argparse.Namespace):  # noqa: ANN201 (InferenceConfig
         "batch_size": args.batch_size,
         "tta": args.tta,
         "bf16": args.bf16,
-        "memory_budget_mb": args.memory_mb,
+        "memory_budget_mb": budget,
         "input_size": tuple(args.input_size) if args.input_size else None,
         "input_scale": args.input_scale,
     }

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from octvessel.data.fov import derive_fov
-from octvessel.data.io import read_image, read_mask
+from octvessel.data.io import is_image_file, read_image, read_mask
 from octvessel.data.layouts import (
     FORMATS,
     INDEXERS,
@@ -140,8 +140,23 @@ def detect_format(path: str | Path) -> str:
     found = detect_layout(root)
     if found is None:
         expected = "; ".join(f"{k}: {v}" for k, v in LAYOUTS.items())
-        raise InputError(f"unknown dataset layout; expected one of -- {expected}", root)
+        raise InputError(
+            f"unknown dataset layout ({_contents(root)}); pass --format (format=) or use one "
+            f"of -- {expected}",
+            root,
+        )
     return found
+
+
+def _contents(root: Path) -> str:
+    """What a folder holds, briefly: its sub-folders and how many images lie at the top."""
+    entries = [p for p in root.iterdir() if not p.name.startswith(".")]
+    folders = sorted((p.name for p in entries if p.is_dir()), key=natural_key)
+    images = sum(1 for p in entries if is_image_file(p))
+    shown = ", ".join(folders[:6]) + (", ..." if len(folders) > 6 else "")
+    return (
+        f"found {images} image file(s) and {len(folders)} folder(s){': ' + shown if shown else ''}"
+    )
 
 
 def index_dataset(
