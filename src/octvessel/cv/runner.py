@@ -1,0 +1,445 @@
+"""The cross-validation loop: train and score every fold of every arm, resumably.
+
+Layout of the output folder: see :mod:`octvessel.cv`.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from octvessel import __version__, atomic
+from octvessel.cv.aggregate import (
+    aggregate_folds,
+    arm_csv,
+    comparison_csv,
+    comparison_rows,
+    fmt_value,
+    format_arm_table,
+    format_comparison,
+)
+from octvessel.cv.config import Arm, CVConfig, make_arms
+from octvessel.cv.splits import SCHEMA, SPLITS_NAME, Fold, make_folds, read_splits, splits_document
+from octvessel.data.datasets import detect_format, index_dataset
+from octvessel.errors import InputError, UsageError
+from octvessel.metrics import curves, evaluate, json_safe
+
+CV_CONFIG_NAME = "cv.json"
+CV_METRICS_JSON = "cv_metrics.json"
+CV_METRICS_CSV = "cv_metrics.csv"
+COMPARISON_JSON = "comparison.json"
+COMPARISON_CSV = "comparison.csv"
+FOLD_DONE_NAME = "fold.json"
+
+
+@dataclass
+class CVResult:
+    """What :func:`run_cv` did. ``arms``: name, model, variant, dir, metrics (aggregate)."""
+
+    out_dir: Path
+    folds: list[Fold]
+    arms: list[dict[str, Any]] = field(default_factory=list)
+    interrupted: bool = False
+    trained: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def versions() -> dict[str, str]:
+    import torch
+
+    return {
+        "octvessel": __version__,
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def _write_splits(out: Path, folds: list[Fold], config: CVConfig, overwrite: bool) -> None:
+    doc = splits_document(
+        folds, shuffle=config.shuffle, seed=config.split_seed, group_by=config.group_by
+    )
+    path = out / SPLITS_NAME
+    if path.is_file() and not overwrite:
+        saved = read_splits(path)
+        if [(f.test, f.train) for f in saved] != [(f.test, f.train) for f in folds]:
+            raise InputError(
+                "the folds saved here differ from the ones these options and this dataset "
+                "give; use another output folder, the same options, or --overwrite to start over",
+                path,
+            )
+        return
+    atomic.write_json(path, doc, overwrite=True)
+
+
+def _fold_finished(
+    fold_dir: Path, fold: Fold, recipe: Any, train_samples: list[Any]
+) -> dict[str, Any] | None:
+    """The fold's record when it finished with this recipe and these data, else None."""
+    from octvessel.training.data import fingerprint
+    from octvessel.training.trainer import RESUME_FREE, saved_config
+
+    path = fold_dir / FOLD_DONE_NAME
+    if not path.is_file() or not (fold_dir / "eval" / "metrics.json").is_file():
+        return None
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    saved = saved_config(fold_dir / "run").to_dict()
+    diff = [k for k, v in recipe.to_dict().items() if k not in RESUME_FREE and saved.get(k) != v]
+    if diff:
+        raise InputError(
+            f"fold {fold.index} was trained with another recipe (differs in: {', '.join(diff)}); "
+            "use another output folder or --overwrite",
+            fold_dir,
+        )
+    if record.get("test") != list(fold.test) or record.get("fingerprint") != fingerprint(
+        train_samples
+    ):
+        raise InputError(
+            f"fold {fold.index} was trained on other images or files that changed since; "
+            "use another output folder or --overwrite",
+            fold_dir,
+        )
+    return record
+
+
+def _fold_pixels(
+    eval_dir: Path, samples: Mapping[str, Any], names: Sequence[str]
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """FOV probabilities (float32) and labels (bool) of a fold's saved predictions."""
+    from octvessel.evaluation import find_prediction, read_probability
+    from octvessel.inference import resample
+
+    probs, labels = [], []
+    for name in names:
+        s = samples[name]
+        path = find_prediction(eval_dir / "predictions", [name])
+        if path is None:
+            raise InputError(f"the prediction of {name} is missing; rerun the cv", eval_dir)
+        prob = read_probability(path)
+        if prob.shape != s.label.shape:
+            prob = resample(prob, s.label.shape)
+        probs.append(np.clip(prob[s.fov], 0.0, 1.0).astype(np.float32))
+        labels.append(s.label[s.fov])
+    return probs, labels
+
+
+def arm_curves(
+    fold_pixels: Sequence[tuple[list[np.ndarray], list[np.ndarray]]],
+) -> tuple[Any, list[Any]]:
+    """Pooled and per-fold :class:`~octvessel.metrics.Curves` (None for one class)."""
+    per_fold = [curves(np.concatenate(p), np.concatenate(lab)) for p, lab in fold_pixels]
+    all_p = np.concatenate([np.concatenate(p) for p, _ in fold_pixels])
+    all_l = np.concatenate([np.concatenate(lab) for _, lab in fold_pixels])
+    return curves(all_p, all_l), per_fold
+
+
+def write_arm_figures(arm_dir: Path, agg: Mapping[str, Any], pooled_c: Any, fold_c: list) -> None:
+    """``roc.png`` and ``pr.png`` of an arm: each fold thin, all folds pooled bold."""
+    from octvessel.visualize import fold_curves_figure, save_figure
+
+    for kind, key in (("roc", "auc_roc"), ("pr", "auc_pr")):
+        parts = [
+            (f"fold {f['fold']}", c, f["pooled"][key])
+            for f, c in zip(agg["folds"], fold_c, strict=True)
+        ]
+        fig = fold_curves_figure(kind, pooled_c, agg["pooled"][key], parts, title=arm_dir.name)
+        save_figure(fig, arm_dir / f"{kind}.png")
+
+
+def run_cv(
+    dataset: str | Path,
+    out_dir: str | Path,
+    config: CVConfig,
+    recipes: Mapping[str, Any],
+    *,
+    overwrite: bool = False,
+    progress: bool = True,
+    command: str | None = None,
+    log: Callable[[str], None] | None = None,
+    stop_after_steps: Mapping[tuple[str, int], int] | None = None,
+) -> CVResult:
+    """Cross-validate every arm (model x variant) of ``config`` on ``dataset``.
+
+    Args:
+        dataset: a labelled dataset folder (any layout); every labelled image takes part.
+        out_dir: the cross-validation folder (layout in the module docstring).
+        config: folds, split options, models, variants, threshold.
+        recipes: model name -> TrainConfig (see :func:`recipes_for`).
+        overwrite: redo every fold from scratch (and rewrite ``splits.json``).
+        log: where progress lines go (default: print to stdout).
+        stop_after_steps: ``{(arm name, fold index): steps}`` stops that fold's training as
+            if interrupted (for tests).
+
+    Returns:
+        a :class:`CVResult`; ``interrupted`` is True when SIGINT/SIGTERM stopped it (the
+        folder then resumes when the same command runs again).
+
+    Raises:
+        UsageError: bad options, more folds than images (groups), variants on a non-CAVRI
+            dataset.
+        InputError: unreadable dataset, a folder holding another cross-validation.
+    """
+    from octvessel.data import load_dataset
+    from octvessel.training.trainer import stop_requests
+
+    t0 = time.perf_counter()
+    say = log or (lambda s: print(s, flush=True))
+    missing = [m for m in config.models if m not in recipes]
+    if missing:
+        raise UsageError(f"no training recipe for model(s) {', '.join(missing)}")
+    out = Path(out_dir)
+    fmt = detect_format(dataset) if config.format == "auto" else config.format
+    arms = make_arms(config, fmt)
+    names_by_variant = {
+        v: [
+            r.name
+            for r in index_dataset(
+                dataset, fmt, None, observer=config.observer, variant=v, require_labels=True
+            )
+        ]
+        for v in config.variants
+    }
+    names = names_by_variant[config.variants[0]]
+    for v, other in names_by_variant.items():
+        if sorted(other) != sorted(names):
+            raise InputError(f"variant {v} has other images than {config.variants[0]}", dataset)
+    folds = make_folds(
+        names,
+        config.folds,
+        shuffle=config.shuffle,
+        seed=config.split_seed,
+        group_by=config.group_by,
+    )
+    if out.exists() and not out.is_dir():
+        raise InputError("expected an output folder, found a file", out)
+    _write_splits(out, folds, config, overwrite)
+    atomic.write_json(
+        out / CV_CONFIG_NAME,
+        json_safe(
+            {
+                "schema": SCHEMA,
+                "dataset": str(Path(dataset).resolve()),
+                "format": fmt,
+                "config": config.to_dict(),
+                "arms": [{**a.__dict__, "recipe": recipes[a.model].to_dict()} for a in arms],
+                "command": command or " ".join(sys.argv),
+                "versions": versions(),
+                "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            }
+        ),
+    )
+    sizes = ", ".join(str(len(f.test)) for f in folds)
+    say(
+        f"[cv] {len(names)} images, {len(folds)} folds (test images per fold: {sizes}), "
+        f"{len(arms)} arm(s): {', '.join(a.name for a in arms)} -> {out}"
+    )
+    result = CVResult(out, folds)
+    with stop_requests() as stop:
+        for arm in arms:
+            samples = {
+                s.name: s
+                for s in load_dataset(
+                    dataset,
+                    fmt,
+                    None,
+                    observer=config.observer,
+                    variant=arm.variant,
+                    require_labels=True,
+                )
+            }
+            arm_dir = out / arm.name
+            fold_results, fold_pixels = [], []
+            for fold in folds:
+                tag = f"{arm.name} fold {fold.index}/{len(folds)}"
+                record = _run_fold(
+                    dataset,
+                    fmt,
+                    arm,
+                    fold,
+                    arm_dir / f"fold_{fold.index}",
+                    recipes[arm.model],
+                    samples,
+                    config,
+                    overwrite=overwrite,
+                    progress=progress,
+                    command=command,
+                    stop=stop,
+                    say=say,
+                    tag=tag,
+                    stop_after=(stop_after_steps or {}).get((arm.name, fold.index)),
+                )
+                if record is None:
+                    result.interrupted = True
+                    say(f"[cv] interrupted in {tag}; run the same command again to continue")
+                    result.seconds = time.perf_counter() - t0
+                    return result
+                (result.skipped if record["skipped"] else result.trained).append(tag)
+                eval_dir = arm_dir / f"fold_{fold.index}" / "eval"
+                fold_results.append(json.loads((eval_dir / "metrics.json").read_text()))
+                fold_pixels.append(_fold_pixels(eval_dir, samples, fold.test))
+            all_p = [p for ps, _ in fold_pixels for p in ps]
+            all_l = [lab for _, ls in fold_pixels for lab in ls]
+            pooled = evaluate(
+                all_p, all_l, None, config.threshold, [n for f in folds for n in f.test]
+            )
+            agg = aggregate_folds(fold_results, pooled)
+            pooled_c, fold_c = arm_curves(fold_pixels)
+            atomic.write_json(arm_dir / CV_METRICS_JSON, json_safe(agg))
+            write_arm_figures(arm_dir, agg, pooled_c, fold_c)
+            result.arms.append(
+                {
+                    "name": arm.name,
+                    "model": arm.model,
+                    "variant": arm.variant,
+                    "dir": str(arm_dir),
+                    "metrics": agg,
+                }
+            )
+    _write_summaries(out, dataset, fmt, config, result)
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+def _run_fold(
+    dataset: str | Path,
+    fmt: str,
+    arm: Arm,
+    fold: Fold,
+    fold_dir: Path,
+    recipe: Any,
+    samples: Mapping[str, Any],
+    config: CVConfig,
+    *,
+    overwrite: bool,
+    progress: bool,
+    command: str | None,
+    stop: dict[str, bool],
+    say: Callable[[str], None],
+    tag: str,
+    stop_after: int | None,
+) -> dict[str, Any] | None:
+    """Train and score one fold; its record, or None when interrupted."""
+    from octvessel.evaluation import evaluate_dataset
+    from octvessel.predictor import Predictor
+    from octvessel.training import train
+    from octvessel.training.checkpoint import STATE_NAME
+    from octvessel.training.data import fingerprint
+    from octvessel.training.trainer import TRAIN_CONFIG_NAME, select_device
+
+    train_samples = [samples[n] for n in fold.train]
+    run_dir, eval_dir = fold_dir / "run", fold_dir / "eval"
+    if overwrite:
+        (fold_dir / FOLD_DONE_NAME).unlink(missing_ok=True)
+    else:
+        record = _fold_finished(fold_dir, fold, recipe, train_samples)
+        if record is not None:
+            say(f"[cv] {tag}: finished earlier, skipped")
+            return {**record, "skipped": True}
+    if stop["stop"]:
+        return None
+    resume = not overwrite and (run_dir / STATE_NAME).is_file()
+    fresh_over = (run_dir / TRAIN_CONFIG_NAME).exists() and not resume
+    say(
+        f"[cv] {tag}: {'resuming' if resume else 'training'} {arm.model} on "
+        f"{len(fold.train)} images, testing on {', '.join(fold.test)}"
+    )
+    t0 = time.perf_counter()
+    res = train(
+        train_samples,
+        run_dir,
+        recipe,
+        resume=resume,
+        overwrite=overwrite or fresh_over,
+        progress=progress,
+        stop_after_steps=stop_after,
+        command=command,
+    )
+    if res.interrupted or stop["stop"]:
+        return None
+    predictor = Predictor.from_pretrained(run_dir, device=select_device(recipe.device))
+    scores = evaluate_dataset(
+        dataset,
+        eval_dir,
+        predictor=predictor,
+        names=fold.test,
+        format=fmt,
+        observer=config.observer,
+        variant=arm.variant,
+        threshold=config.threshold,
+        save_predictions=True,
+        overwrite=True,
+        progress=progress,
+        figures=False,  # the arm's roc.png / pr.png show every fold
+    )
+    if stop["stop"]:  # a signal during evaluation: the fold is redone (scored) next time
+        return None
+    record = {
+        "fold": fold.index,
+        "arm": arm.name,
+        "model": arm.model,
+        "variant": arm.variant,
+        "test": list(fold.test),
+        "train": list(fold.train),
+        "fingerprint": fingerprint(train_samples),
+        "epochs": res.epochs_done,
+        "best": res.best,
+        "best_epoch": res.best_epoch,
+        "weights": "best.safetensors",
+        "seconds": time.perf_counter() - t0,
+    }
+    atomic.write_json(fold_dir / FOLD_DONE_NAME, json_safe(record))
+    p = scores["pooled"]
+    say(
+        f"[cv] {tag}: AUC {fmt_value(p['auc_roc'], 0)}, accuracy {fmt_value(p['accuracy'], 0)}, "
+        f"F1 {fmt_value(p['f1'], 0)} ({record['seconds']:.1f} s)"
+    )
+    return {**record, "skipped": False}
+
+
+def _write_summaries(
+    out: Path, dataset: str | Path, fmt: str, config: CVConfig, result: CVResult
+) -> None:
+    doc = {
+        "schema": SCHEMA,
+        "dataset": str(dataset),
+        "format": fmt,
+        "folds": config.folds,
+        "threshold": config.threshold,
+        "notes": [
+            "pooled: all FOV pixels of all folds' test images at the labels' native grid",
+            "fold_mean/fold_std: mean and population std of the per-fold pooled metrics",
+            "image_mean/image_std: over all test images (undefined AUCs left out)",
+        ],
+        "arms": [{k: v for k, v in a.items()} for a in result.arms],
+    }
+    atomic.write_json(out / CV_METRICS_JSON, json_safe(doc))
+    text = "".join(
+        arm_csv(a["name"], a["model"], a["variant"], a["metrics"], header=i == 0)
+        for i, a in enumerate(result.arms)
+    )
+    atomic.write_text(out / CV_METRICS_CSV, text)
+    atomic.write_json(out / COMPARISON_JSON, json_safe(comparison_rows(result.arms)))
+    atomic.write_text(out / COMPARISON_CSV, comparison_csv(result.arms))
+
+
+def format_result(result: CVResult) -> str:
+    """The terminal summary: one table per arm, and the side-by-side one for several arms."""
+    parts = []
+    for a in result.arms:
+        parts.append(f"{a['name']}:\n{format_arm_table(a['metrics'])}")
+    if len(result.arms) > 1:
+        parts.append("comparison:\n" + format_comparison(result.arms))
+    return "\n\n".join(parts)

@@ -1,0 +1,298 @@
+"""The three reports: a training run, an evaluation, a cross-validation; and writing one."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from octvessel import atomic
+from octvessel.errors import InputError
+from octvessel.metrics import METRICS
+from octvessel.report.page import Page, fmt_cell, read_json, read_log
+from octvessel.report.sections import (
+    ReportConfig,
+    curves_section,
+    embed_existing,
+    generator_facts,
+    image_rows,
+    load_images,
+    metric_rows,
+    run_facts,
+    training_section,
+    versions_section,
+)
+
+REPORT_NAME = "report.html"
+KINDS = ("cv", "evaluation", "run")
+
+
+def detect_kind(path: str | Path) -> str:
+    """``"cv"``, ``"evaluation"`` or ``"run"``: what the folder holds (see module docstring)."""
+    p = Path(path)
+    if not p.is_dir():
+        raise InputError("expected a run, evaluation or cross-validation folder", p)
+    if (p / "cv.json").is_file() and (p / "splits.json").is_file():
+        return "cv"
+    if (p / "metrics.json").is_file():
+        return "evaluation"
+    if (p / "train_config.json").is_file():
+        return "run"
+    raise InputError(
+        "not a training run (train_config.json), an evaluation (metrics.json) or a "
+        "cross-validation (cv.json + splits.json) folder",
+        p,
+    )
+
+
+def _run_report(d: Path, page: Page, config: ReportConfig) -> None:
+    log = read_log(d / "log.csv")
+    facts = run_facts(d)
+    page.h(1, config.title or f"Training run {d.name}")
+    page.p(
+        f"{d.resolve()} · model {facts.get('model', '?')} · seed {facts.get('seed', '?')}", "sub"
+    )
+    page.h(2, "Metrics")
+    if log:
+        keys = [k for k in ("epoch", "loss", "val_auc", "val_loss", "lr", "seconds") if k in log[0]]
+        best = facts.get("best_epoch")
+        page.table(
+            keys,
+            [[r.get(k) for k in keys] for r in log],
+            highlight=[i for i, r in enumerate(log) if r["epoch"] == best],
+        )
+        page.p(
+            f"Highlighted: the epoch whose weights are best.safetensors ({facts.get('best_metric', 'best metric')})."
+        )
+    page.p(
+        "A training run holds no test metrics: score it with `octvessel evaluate -m RUN -d DATASET -o DIR` "
+        "and report that folder, or cross-validate with `octvessel cv`.",
+        "note",
+    )
+    page.h(2, "Training curves")
+    training_section(page, [("", log)], d.name)
+    if (d / "splits.json").is_file():
+        page.h(2, "Images")
+        page.pre(json.dumps(read_json(d / "splits.json"), indent=1))
+    versions_section(page, {**facts, **generator_facts()})
+
+
+def _evaluation_report(d: Path, page: Page, config: ReportConfig) -> None:
+    m = read_json(d / "metrics.json")
+    source = m.get("source", {})
+    page.h(1, config.title or f"Evaluation {d.name}")
+    page.p(
+        f"{d.resolve()} · dataset {m.get('dataset')} (split {m.get('split') or 'all'}) · "
+        f"{m.get('n_images')} images · {source.get('model') or source.get('predictions')}",
+        "sub",
+    )
+    page.h(2, "Metrics")
+    page.table(
+        ["", *METRICS],
+        metric_rows([("pooled", m["pooled"]), ("mean", m["mean"]), ("std", m["std"])]),
+        highlight=[0],
+    )
+    page.p(
+        f"Pooled: all FOV pixels of the {m['n_images']} images ({m['n_pixels']:,} pixels) at threshold "
+        f"{m['threshold']}; mean and std over images."
+    )
+    page.h(3, "Per image")
+    page.table(["image", *METRICS], metric_rows([(r["name"], r) for r in m["per_image"]]))
+    pred_dir = (
+        d / "predictions"
+        if (d / "predictions").is_dir()
+        else (Path(source["predictions"]) if source.get("predictions") else None)
+    )
+    names = [r["name"] for r in m["per_image"]]
+    images, why = load_images(
+        m.get("dataset"), "auto", m.get("observer", 1), m.get("variant", "P1"), pred_dir, names
+    )
+    page.h(2, "ROC and precision-recall curves")
+    if images:
+        curves_section(page, [("all", images)], m["pooled"], True, d.name)
+    else:
+        page.p(why or "", "note")
+        embed_existing(page, d, ["roc.png", "pr.png"])
+    model_dir = (
+        Path(source["model"])
+        if isinstance(source.get("model"), str) and Path(source["model"]).is_dir()
+        else None
+    )
+    if model_dir is not None:
+        page.h(2, "Training curves")
+        training_section(page, [("", read_log(model_dir / "log.csv"))], model_dir.name)
+    page.h(2, "Images")
+    if images:
+        caps = {
+            r[
+                "name"
+            ]: f"{r['name']}: F1 {fmt_cell(r['f1'])}, AUC {fmt_cell(r['auc_roc'])}, accuracy {fmt_cell(r['accuracy'])}"
+            for r in m["per_image"]
+        }
+        image_rows(page, images, m["threshold"], config, caps)
+    else:
+        page.p(why or "", "note")
+    facts = {"threshold": m["threshold"], "source": source, "notes": m.get("notes")}
+    if model_dir is not None:
+        facts.update(run_facts(model_dir))
+    versions_section(page, {**facts, **generator_facts()})
+
+
+def _cv_report(d: Path, page: Page, config: ReportConfig) -> None:
+    from octvessel.cv import CV_METRICS_JSON, FOLD_DONE_NAME, read_splits
+
+    info = read_json(d / "cv.json")
+    folds = read_splits(d / "splits.json")
+    splits_doc = read_json(d / "splits.json")
+    cfg = info.get("config", {})
+    threshold = cfg.get("threshold", 0.5)
+    page.h(1, config.title or f"Cross-validation {d.name}")
+    page.p(
+        f"{d.resolve()} · dataset {info.get('dataset')} ({info.get('format')}) · {len(folds)} folds over "
+        f"{splits_doc.get('n_images')} images · {splits_doc.get('method')}",
+        "sub",
+    )
+    arms = []
+    for a in info.get("arms", []):
+        path = d / a["name"] / CV_METRICS_JSON
+        arms.append({**a, "metrics": read_json(path) if path.is_file() else None})
+    done = [a for a in arms if a["metrics"] is not None]
+    page.h(2, "Metrics")
+    if not done:
+        page.p(
+            "No arm has finished all its folds yet: run the same `octvessel cv` command again.",
+            "note",
+        )
+    if len(done) > 1:
+        page.h(3, "Comparison (pooled pixels of all folds' test images; fold mean ± std below)")
+        rows = []
+        for a in done:
+            g = a["metrics"]
+            rows.append([a["name"], *(g["pooled"][m] for m in METRICS)])
+            rows.append(
+                [
+                    "  fold mean ± std",
+                    *(
+                        f"{fmt_cell(g['fold_mean'][m])} ± {fmt_cell(g['fold_std'][m])}"
+                        for m in METRICS
+                    ),
+                ]
+            )
+        page.table(["arm", *METRICS], rows, highlight=range(0, len(rows), 2))
+    page.h(3, "Folds")
+    page.table(
+        ["fold", "test images", "n"],
+        [[f"fold {f.index}", ", ".join(f.test), len(f.test)] for f in folds],
+    )
+    for a in arms:
+        g = a["metrics"]
+        page.h(
+            2,
+            f"{a['name']}: {a['model']}"
+            + (
+                f", variant {a['variant']}"
+                if a["variant"] != "P1" or a["name"] != a["model"]
+                else ""
+            ),
+        )
+        if g is None:
+            page.p("Not finished: rerun the cv command to complete it.", "note")
+            continue
+        named = [(f"fold {f['fold']}", f["pooled"]) for f in g["folds"]]
+        named += [
+            ("pooled", g["pooled"]),
+            ("fold mean", g["fold_mean"]),
+            ("fold std", g["fold_std"]),
+            ("image mean", g["image_mean"]),
+            ("image std", g["image_std"]),
+        ]
+        page.table(["", *METRICS], metric_rows(named), highlight=[len(g["folds"])])
+        page.p(
+            f"Pooled: all FOV pixels of the {g['n_images']} test images of all folds ({g['n_pixels']:,} pixels), "
+            f"threshold {g['threshold']}; fold mean/std: over the folds' pooled values; image mean/std: over test images."
+        )
+        arm_dir = d / a["name"]
+        by_fold = []
+        why = None
+        for f in folds:
+            ims, why = load_images(
+                info.get("dataset"),
+                info.get("format", "auto"),
+                cfg.get("observer", 1),
+                a["variant"],
+                arm_dir / f"fold_{f.index}" / "eval" / "predictions",
+                f.test,
+            )
+            if why:
+                break
+            by_fold.append((f"fold {f.index}", ims))
+        page.h(3, "ROC and precision-recall curves")
+        if not why:
+            curves_section(page, by_fold, g["pooled"], False, a["name"])
+        else:
+            page.p(why, "note")
+            embed_existing(page, arm_dir, ["roc.png", "pr.png"])
+        page.h(3, "Training curves")
+        training_section(
+            page,
+            [
+                (f"fold {f.index}", read_log(arm_dir / f"fold_{f.index}" / "run" / "log.csv"))
+                for f in folds
+            ],
+            a["name"],
+        )
+        page.h(3, "Test images")
+        if not why:
+            rows = {r["name"]: r for r in g["per_image"]}
+            caps = {
+                n: f"fold {r['fold']} · {n}: F1 {fmt_cell(r['f1'])}, AUC {fmt_cell(r['auc_roc'])}, accuracy {fmt_cell(r['accuracy'])}"
+                for n, r in rows.items()
+            }
+            image_rows(page, [i for _, ims in by_fold for i in ims], threshold, config, caps)
+        else:
+            page.p(why, "note")
+        fold_records = [arm_dir / f"fold_{f.index}" / FOLD_DONE_NAME for f in folds]
+        epochs = [read_json(p).get("epochs") for p in fold_records if p.is_file()]
+        page.h(3, "Recipe")
+        page.pre(json.dumps(a.get("recipe", {}), indent=1))
+        page.p(
+            f"Seed {a.get('recipe', {}).get('seed')}; epochs trained per fold: {epochs}; weights scored: best.safetensors of each fold."
+        )
+    facts = {
+        "cross-validation": cfg,
+        "splits": {
+            k: splits_doc.get(k) for k in ("method", "shuffle", "seed", "group_by", "fold_sizes")
+        },
+        "command": info.get("command"),
+        "versions": info.get("versions"),
+        "started": info.get("started"),
+    }
+    versions_section(page, {**facts, **generator_facts()})
+
+
+def build_report(path: str | Path, config: ReportConfig | None = None) -> str:
+    """The HTML text of the report of a run, evaluation or cv folder."""
+    config = config or ReportConfig()
+    d = Path(path)
+    kind = detect_kind(d)
+    page = Page(config.title or f"octvessel {kind} report: {d.resolve().name}")
+    {"cv": _cv_report, "evaluation": _evaluation_report, "run": _run_report}[kind](d, page, config)
+    return page.render()
+
+
+def write_report(
+    path: str | Path,
+    out: str | Path | None = None,
+    *,
+    overwrite: bool = False,
+    config: ReportConfig | None = None,
+) -> Path:
+    """Write the report of ``path`` to ``out`` (default ``path/report.html``) atomically.
+
+    Raises:
+        InputError: not a known folder, unreadable files, ``out`` exists and not ``overwrite``.
+    """
+    target = Path(out) if out is not None else Path(path) / REPORT_NAME
+    detect_kind(path)
+    atomic.check_writable(target, overwrite)  # refuse before the work
+    text = build_report(path, config)
+    return atomic.write_text(target, text, overwrite=overwrite)
