@@ -352,3 +352,15 @@ def test_fine_tuning_starts_from_given_weights(tmp_path):
     )
     with pytest.raises(UsageError, match="unet-small"):
         train(tiny_samples(), tmp_path / "d", replace(tuned, model="unet-small"), progress=False)
+
+
+def test_dataset_spec_picks_variants():
+    from octvessel.training.trainer import parse_dataset_spec
+
+    assert parse_dataset_spec("data/phantoms:P1,P2,P3", ["P1"]) == (
+        Path("data/phantoms"),
+        ["P1", "P2", "P3"],
+    )
+    assert parse_dataset_spec("data/octified", ["P2"]) == (Path("data/octified"), ["P2"])
+    assert parse_dataset_spec("C:/scans/x", ["P1"]) == (Path("C:/scans/x"), ["P1"])
+    assert parse_dataset_spec("odd:name", ["P1"]) == (Path("odd:name"), ["P1"])

@@ -21,6 +21,7 @@ import io
 import json
 import math
 import platform
+import re
 import signal
 import sys
 import time
@@ -383,6 +384,20 @@ def _load_folder(
     return samples, val
 
 
+def split_variants(text: str) -> list[str]:
+    """``"P1,P2"`` -> ``["P1", "P2"]`` (empty -> ``["P1"]``)."""
+    return [v.strip() for v in str(text).split(",") if v.strip()] or ["P1"]
+
+
+def parse_dataset_spec(entry: str | Path, default_variants: list[str]) -> tuple[Path, list[str]]:
+    """``PATH`` or ``PATH:P1,P2,P3`` (variants of a CAVRI-C-style folder) -> (path, variants)."""
+    text = str(entry)
+    head, sep, tail = text.rpartition(":")
+    if sep and re.fullmatch(r"P\d+(,P\d+)*", tail, re.I) and head:
+        return Path(head), split_variants(tail.upper())
+    return Path(text), default_variants
+
+
 def _load_samples(
     dataset: str | Path | Sequence[str | Path] | Sequence[Sample],
     cfg: TrainConfig,
@@ -392,35 +407,35 @@ def _load_samples(
 ) -> tuple[list[Sample], list[Sample], str]:
     """(training, validation, description) from one or several folders, or in-memory samples.
 
-    Several folders (or ``variant="P1,P2,P3"``) are pooled; sample names get a ``folder/variant``
-    prefix so they stay unique.
+    Several folders (or ``variant="P1,P2,P3"``, or ``PATH:P1,P2,P3`` for one folder) are
+    pooled; sample names get a ``folder/variant`` prefix so they stay unique.
     """
     if isinstance(dataset, (str, Path)):
-        folders = [dataset]
+        entries = [dataset]
     elif dataset and all(isinstance(d, (str, Path)) for d in dataset):
-        folders = list(dataset)
+        entries = list(dataset)
     else:
         samples = list(dataset)
         train, held = split_validation(samples, cfg.val_fraction, cfg.seed)
         return train, held, "<in-memory samples>"
-    variants = [v.strip() for v in str(variant).split(",") if v.strip()] or ["P1"]
+    default_variants = split_variants(variant)
+    folders = [parse_dataset_spec(e, default_variants) for e in entries]
+    pooled = len(folders) > 1 or any(len(v) > 1 for _, v in folders)
     samples, val = [], []
-    pooled = len(folders) > 1 or len(variants) > 1
-    for folder in folders:
+    for folder, variants in folders:
         for v in variants:
             s, vs = _load_folder(folder, cfg, fmt, observer, v)
             if pooled:
-                prefix = (
-                    f"{Path(folder).name}/{v}/" if len(variants) > 1 else f"{Path(folder).name}/"
-                )
+                prefix = f"{folder.name}/{v}/" if len(variants) > 1 else f"{folder.name}/"
                 s = [replace(x, name=prefix + x.name) for x in s]
                 vs = [replace(x, name=prefix + x.name) for x in vs]
             samples += s
             val += vs
     train, held = split_validation(samples, cfg.val_fraction, cfg.seed)
-    name = " + ".join(str(f) for f in folders)
-    if len(variants) > 1:
-        name += f" (variants {','.join(variants)})"
+    name = " + ".join(
+        str(f) + (f":{','.join(v)}" if v != default_variants or len(v) > 1 else "")
+        for f, v in folders
+    )
     return train, val or held, name
 
 
