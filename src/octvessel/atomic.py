@@ -22,11 +22,38 @@ from typing import Any
 from octvessel.errors import InputError
 
 
+def check_output_dir(folder: str | Path) -> Path:
+    """Make sure ``folder`` is (or can be made) a folder we may write in; create it.
+
+    Raises :class:`InputError` naming the offending path: a file where a folder should be,
+    no permission (checked by creating and removing a temporary file), a read-only disk.
+    """
+    folder = Path(folder)
+    for parent in (folder, *folder.parents):
+        if parent.exists():
+            if not parent.is_dir():
+                raise InputError("is a file, not a folder; expected an output folder here", parent)
+            break
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".octvessel-write-test.", dir=folder)
+    except OSError as exc:
+        raise InputError(f"cannot write in this folder: {exc.strerror or exc}", folder) from exc
+    os.close(fd)
+    os.unlink(probe)
+    return folder
+
+
 def check_writable(path: str | Path, overwrite: bool = False) -> Path:
     """Refuse an existing ``path`` unless ``overwrite``; create its parent folder."""
     path = Path(path)
     if path.exists() and not overwrite:
         raise InputError("exists already; pass --overwrite (overwrite=True) to replace it", path)
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise InputError("is a file, not a folder; expected an output folder here", parent)
+            break
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

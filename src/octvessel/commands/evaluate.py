@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 HELP = "metrics of predictions or of a model against labels"
 
@@ -47,7 +48,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     add_inference_arguments(p)
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bar (none when stderr is not a terminal)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -73,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         allow_resample=not args.no_resample,
         save_predictions=args.save_predictions,
         overwrite=args.overwrite,
-        progress=not args.no_progress,
+        progress=not args.no_progress and sys.stderr.isatty(),
     )
     print(format_report(result))
     print(f"wrote metrics.json, metrics.csv, roc.png, pr.png -> {args.output}")

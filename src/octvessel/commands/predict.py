@@ -34,7 +34,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threshold", type=float, default=0.5, help="mask threshold (default 0.5)")
     add_inference_arguments(p)
     p.add_argument("--overwrite", action="store_true", help="redo outputs that exist")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bar (none when stderr is not a terminal)",
+    )
 
 
 def add_inference_arguments(p: argparse.ArgumentParser) -> None:
@@ -114,17 +118,19 @@ def inference_config(args: argparse.Namespace):  # noqa: ANN201 (InferenceConfig
 
 
 def run(args: argparse.Namespace) -> int:
+    from octvessel.atomic import check_output_dir
     from octvessel.predictor import Predictor, list_inputs
 
     config = inference_config(args)
     items = list_inputs(args.input, split=args.split)
+    check_output_dir(args.output)
     predictor = Predictor.from_pretrained(args.model, config=config, device=args.device)
     summary = predictor.predict_folder(
         items,
         args.output,
         threshold=args.threshold,
         overwrite=args.overwrite,
-        progress=not args.no_progress,
+        progress=not args.no_progress and sys.stderr.isatty(),
     )
     print(summary.format())
     if summary.failed:

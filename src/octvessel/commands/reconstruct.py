@@ -80,6 +80,7 @@ def _floats(text: str | None, n: int, option: str) -> tuple[float, ...] | None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from octvessel.atomic import check_output_dir
     from octvessel.errors import InputError
     from octvessel.oct import write_reconstructions
     from octvessel.oct.enface import EnFaceConfig
@@ -101,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
     src = Path(args.input)
     if not src.exists():
         raise InputError("input not found", src)
+    check_output_dir(args.output)
     paths = find_volumes(src) if src.is_dir() else [src]
     prefixes = [p.stem if p.is_file() else p.name for p in paths]
     seen: dict[str, Path] = {}

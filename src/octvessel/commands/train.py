@@ -76,8 +76,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from octvessel.atomic import check_output_dir
     from octvessel.training import resolve_config, train
 
+    if not args.resume:
+        check_output_dir(args.output)  # before minutes of loading: a file there, no permission
     overrides = {name: getattr(args, name) for name in OVERRIDES}
     overrides.update(
         model=args.model, optimizer=args.optimizer, scheduler=args.scheduler, augment=args.augment
@@ -116,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
         format=args.format,
         observer=args.observer,
         variant=args.variant,
-        progress=not args.no_progress,
+        progress=not args.no_progress and sys.stderr.isatty(),
         command="octvessel " + " ".join(sys.argv[1:]),
     )
     if result.interrupted:

@@ -124,14 +124,29 @@ class Volume:
 # ------------------------------------------------------------------------ validation
 
 
+#: largest voxel magnitude accepted: sums over thousands of depth samples stay finite in float32
+MAX_MAGNITUDE = 1e30
+
+
 def check_finite(data: np.ndarray, path: Path | str | None = None) -> None:
-    """Refuse NaN and infinite voxels, naming the first one."""
-    if data.dtype.kind == "f" and not np.isfinite(data).all():
-        bad = ~np.isfinite(data)
+    """Refuse NaN, infinite and absurdly large voxels (|v| > 1e30), naming the first one."""
+    if data.dtype.kind != "f":
+        return
+    bad = ~np.isfinite(data)
+    if bad.any():
         b, z, a = (int(v) for v in np.argwhere(bad)[0])
         raise InputError(
             f"volume contains {int(bad.sum())} NaN or infinite values (first at B-scan {b}, "
             f"depth {z}, A-scan {a}); expected finite intensities",
+            path,
+        )
+    peak = float(np.abs(data).max()) if data.size else 0.0
+    if peak > MAX_MAGNITUDE:
+        b, z, a = (int(v) for v in np.argwhere(np.abs(data) > MAX_MAGNITUDE)[0])
+        raise InputError(
+            f"volume holds intensities up to {peak:.3g} (first at B-scan {b}, depth {z}, "
+            f"A-scan {a}); expected magnitudes below {MAX_MAGNITUDE:g} (a corrupt or misread "
+            "file?)",
             path,
         )
 
