@@ -50,10 +50,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--preview", metavar="PNG", help="also write source/octified/label of image 1")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier octify output")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bar (none when stderr is not a terminal)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
     import time
 
     from octvessel.errors import UsageError
@@ -93,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         format=args.format,
         split=args.split,
         keep_splits=not args.flat,
-        progress=not args.no_progress,
+        progress=not args.no_progress and sys.stderr.isatty(),
     )
     seconds = time.perf_counter() - start
     stats = info["stats"]

@@ -540,8 +540,9 @@ def octify_dataset(
         The ``dataset.json`` content.
 
     Raises:
-        InputError: unreadable source, an image without label, unknown pixel size, an
-            existing output without ``overwrite``.
+        InputError: unreadable source, an image without label (unlabelled STARE images
+            are skipped, as ``load_dataset(require_labels=True)`` does), unknown pixel
+            size, an existing output without ``overwrite``.
     """
     from tqdm import tqdm
 
@@ -554,6 +555,9 @@ def octify_dataset(
     _check_output(dst, overwrite)
     refs = index_dataset(src, format, split, observer=observer, variant=cfg.variant)
     unlabelled = [r for r in refs if r.label_path is None]
+    if unlabelled and refs[0].format == "stare" and len(unlabelled) < len(refs):
+        refs = [r for r in refs if r.label_path is not None]  # the full STARE set: 20 of 400
+        unlabelled = []
     if unlabelled:
         r = unlabelled[0]
         more = f" ({len(unlabelled) - 1} more)" if len(unlabelled) > 1 else ""
