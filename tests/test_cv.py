@@ -321,3 +321,18 @@ def test_comparison_of_variants_gives_one_side_by_side_table(phantom_data, tmp_p
     assert "available: iternet" in capsys.readouterr().err
     assert main(["cv", "-d", str(generic), "-o", str(tmp_path / "g"), "--group-by", "(("]) == 2
     assert "not a valid regular expression" in capsys.readouterr().err
+
+
+def test_cv_help_reuses_the_train_options_and_report_is_implemented(capsys):
+    from octvessel.commands import cv as cv_command
+    from octvessel.commands import report as report_command
+
+    for module in (cv_command, report_command):
+        assert "not implemented" not in module.HELP
+    with pytest.raises(SystemExit) as exc:
+        main(["cv", "-h"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for flag in ("--preset", "--config", "--base-channels", "--device", "--variant",
+                 "--folds", "--shuffle", "--split-seed", "--group-by", "'all'"):  # fmt: skip
+        assert flag in out, flag

@@ -132,3 +132,38 @@ def test_report_renders_in_headless_chromium(cv_dir, tmp_path):
     stats = image_stats(png)
     assert (stats["width"], stats["height"]) == (1280, 2000)
     assert looks_rendered(stats), stats
+
+
+def test_demo_folder_report(tmp_path):
+    from octvessel.data import write_image, write_mask
+
+    d = tmp_path / "demo"
+    rng = np.random.default_rng(0)
+    truth = rng.random((30, 40)) < 0.2
+    write_mask(d / "reconstructions" / "phantom_truth.png", truth)
+    metrics = {}
+    for v in ("P1", "P2"):
+        write_image(
+            d / "reconstructions" / f"phantom_{v}.png", rng.random((30, 40, 1)).astype(np.float32)
+        )
+        prob = np.clip(truth * 0.6 + rng.random((30, 40)) * 0.4, 0, 1).astype(np.float32)
+        write_image(d / "predictions" / f"phantom_{v}_prob.png", prob)
+        metrics[v] = {"auc_roc": 0.9, "f1": 0.5, "accuracy": 0.8}
+    (d / "metrics.json").write_text(
+        json.dumps(
+            {
+                "demo": {"seed": 0, "threshold": 0.5},
+                "model": {"reference": "x"},
+                "boundary_errors_px": {"ILM": {"median": 0.5, "p95": 1.0}},
+                "metrics": metrics,
+                "octvessel_version": "0.1.0",
+            }
+        )  # fmt: skip
+    )
+    assert detect_kind(d) == "demo"
+    text = build_report(d)
+    assert "Demo demo" in text and "ILM" in text and "variant P2" in text
+    assert len(embedded_images(text)) == 2  # one row per variant (no summary.png here)
+    (d / "metrics.json").write_text(json.dumps({"something": 1}))
+    with pytest.raises(InputError, match="neither an `octvessel evaluate` output"):
+        detect_kind(d)

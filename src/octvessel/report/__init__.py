@@ -5,6 +5,7 @@
 - a cross-validation (``octvessel cv``): ``cv.json`` and ``splits.json``;
 - an evaluation (``octvessel evaluate``): ``metrics.json``;
 - a training run (``octvessel train``): ``train_config.json``.
+- a demo folder (``octvessel demo``): its ``metrics.json`` (per-variant scores).
 
 The report holds the metrics tables, ROC and precision-recall curves (per fold or per
 image, and pooled), the training curves from ``log.csv``, one row per test image of

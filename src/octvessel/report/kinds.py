@@ -1,15 +1,18 @@
-"""The three reports: a training run, an evaluation, a cross-validation; and writing one."""
+"""The reports of a training run, an evaluation, a cross-validation and a demo; writing one."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import numpy as np
+
 from octvessel import atomic
 from octvessel.errors import InputError
 from octvessel.metrics import METRICS
 from octvessel.report.page import Page, fmt_cell, read_json, read_log
 from octvessel.report.sections import (
+    ImageData,
     ReportConfig,
     curves_section,
     embed_existing,
@@ -23,18 +26,33 @@ from octvessel.report.sections import (
 )
 
 REPORT_NAME = "report.html"
-KINDS = ("cv", "evaluation", "run")
+KINDS = ("cv", "evaluation", "run", "demo")
 
 
 def detect_kind(path: str | Path) -> str:
-    """``"cv"``, ``"evaluation"`` or ``"run"``: what the folder holds (see module docstring)."""
+    """What the folder holds: ``"cv"``, ``"evaluation"``, ``"run"`` or ``"demo"``.
+
+    cv: ``cv.json`` + ``splits.json``; evaluation: ``metrics.json`` of ``octvessel
+    evaluate`` (pooled and per-image values); demo: ``metrics.json`` of ``octvessel demo``;
+    run: ``train_config.json``.
+    """
     p = Path(path)
     if not p.is_dir():
         raise InputError("expected a run, evaluation or cross-validation folder", p)
     if (p / "cv.json").is_file() and (p / "splits.json").is_file():
         return "cv"
     if (p / "metrics.json").is_file():
-        return "evaluation"
+        m = read_json(p / "metrics.json")
+        if isinstance(m, dict) and "pooled" in m and "per_image" in m:
+            return "evaluation"
+        if isinstance(m, dict) and "demo" in m and isinstance(m.get("metrics"), dict):
+            return "demo"
+        if not (p / "train_config.json").is_file():
+            raise InputError(
+                "metrics.json is neither an `octvessel evaluate` output (pooled, per_image) "
+                "nor an `octvessel demo` one",
+                p / "metrics.json",
+            )
     if (p / "train_config.json").is_file():
         return "run"
     raise InputError(
@@ -42,6 +60,50 @@ def detect_kind(path: str | Path) -> str:
         "cross-validation (cv.json + splits.json) folder",
         p,
     )
+
+
+def _demo_report(d: Path, page: Page, config: ReportConfig) -> None:
+    """``octvessel demo``: phantom volume -> P1/P2/P3 -> vessel maps, scored on all pixels."""
+    from octvessel.data import read_image, read_mask
+    from octvessel.evaluation import read_probability
+
+    m = read_json(d / "metrics.json")
+    demo = m.get("demo", {})
+    threshold = float(demo.get("threshold", 0.5))
+    page.h(1, config.title or f"Demo {d.name}")
+    page.p(
+        f"{d.resolve()} · synthetic OCT phantom (seed {demo.get('seed')}) · model "
+        f"{m.get('model', {}).get('reference')} · all pixels scored, threshold {threshold}",
+        "sub",
+    )
+    page.h(2, "Metrics")
+    page.table(["variant", *METRICS], metric_rows(list(m["metrics"].items())))
+    errors = m.get("boundary_errors_px") or {}
+    if errors:
+        page.h(3, "Detected layer boundaries against the phantom's truth (pixels)")
+        keys = sorted({k for e in errors.values() for k in e})
+        page.table(["boundary", *keys], [[b, *(e.get(k) for k in keys)] for b, e in errors.items()])
+    if (d / "summary.png").is_file():
+        page.h(2, "Summary")
+        page.image((d / "summary.png").read_bytes(), "summary", "summary.png")
+    page.h(2, "Images")
+    truth = d / "reconstructions" / "phantom_truth.png"
+    images = []
+    for v in m["metrics"]:
+        img = d / "reconstructions" / f"phantom_{v}.png"
+        prob = d / "predictions" / f"phantom_{v}_prob.png"
+        if img.is_file() and prob.is_file() and truth.is_file():
+            label = read_mask(truth)
+            images.append(
+                ImageData(v, read_image(img), label, np.ones_like(label), read_probability(prob))
+            )
+    if images:
+        image_rows(page, images, threshold, config, {i.name: f"variant {i.name}" for i in images})
+    else:
+        page.p("The reconstructions or probability maps are missing.", "note")
+    facts = {"demo": demo, "model": m.get("model"), "timing_s": m.get("timing")}
+    facts["octvessel"] = m.get("octvessel_version")
+    versions_section(page, {**facts, **generator_facts()})
 
 
 def _run_report(d: Path, page: Page, config: ReportConfig) -> None:
@@ -275,7 +337,9 @@ def build_report(path: str | Path, config: ReportConfig | None = None) -> str:
     d = Path(path)
     kind = detect_kind(d)
     page = Page(config.title or f"octvessel {kind} report: {d.resolve().name}")
-    {"cv": _cv_report, "evaluation": _evaluation_report, "run": _run_report}[kind](d, page, config)
+    builders = {"cv": _cv_report, "evaluation": _evaluation_report, "run": _run_report}
+    builders["demo"] = _demo_report
+    builders[kind](d, page, config)
     return page.render()
 
 

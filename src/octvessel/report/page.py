@@ -88,7 +88,7 @@ class Page:
          padding-bottom:4px} h3{font-size:16px;margin:18px 0 6px}
     .sub{color:#5a6478;margin:0 0 12px}
     table{border-collapse:collapse;margin:8px 0 12px;font-size:13px}
-    th,td{border:1px solid #d5dbe6;padding:3px 8px;text-align:right}
+    th,td{border:1px solid #d5dbe6;padding:3px 8px;text-align:right;white-space:nowrap}
     th{background:#eef2f8} td.l,th.l{text-align:left}
     tr.hl td{background:#f6f9e8;font-weight:600}
     img{max-width:100%;display:block} figure{margin:8px 0 14px;display:inline-block;vertical-align:top}
