@@ -153,6 +153,7 @@ def _read_raw(path: str | Path, what: str) -> tuple[np.ndarray, bool]:
     {0, 255} (bool from TIFF), 16-bit data stays uint16 and float TIFF stays float.
     """
     p = Path(path)
+    max_pixels()  # a bad OCTVESSEL_MAX_PIXELS is a usage error, not this file's
     _check_file(p, what)
     src = _source(p, what)
     with quiet_decoders():
