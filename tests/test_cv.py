@@ -336,3 +336,27 @@ def test_cv_help_reuses_the_train_options_and_report_is_implemented(capsys):
     for flag in ("--preset", "--config", "--base-channels", "--device", "--variant",
                  "--folds", "--shuffle", "--split-seed", "--group-by", "'all'"):  # fmt: skip
         assert flag in out, flag
+
+
+def test_cli_ctrl_c_exits_130_and_the_rerun_finishes(phantom_data, tmp_path, monkeypatch, capsys):
+    import octvessel.training as training
+
+    real_train = training.train
+
+    def train_after_ctrl_c(*args, **kwargs):  # Ctrl-C arrives as fold 1 starts training
+        monkeypatch.setattr(training, "train", real_train)
+        os.kill(os.getpid(), signal.SIGINT)
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(training, "train", train_after_ctrl_c)
+    args = [a if a != "3" else "2" for a in TINY_ARGS]
+    args[args.index("--epochs") + 1] = "1"
+    out = tmp_path / "cv"
+    assert main(["cv", "-d", str(phantom_data), "-o", str(out), *args]) == 130
+    assert "run the same command again" in capsys.readouterr().err
+    assert (out / "splits.json").is_file() and not (out / "cv_metrics.json").exists()
+    assert main(["cv", "-d", str(phantom_data), "-o", str(out), *args]) == 0
+    # fold 1 had finished training but was not scored: the rerun resumes (no step) and scores it
+    text = capsys.readouterr().out
+    assert "fold 1/2: resuming" in text and "2 fold(s) trained, 0 skipped" in text
+    assert json.loads((out / "cv_metrics.json").read_text())["arms"][0]["metrics"]["n_folds"] == 2
