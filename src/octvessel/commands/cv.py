@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from octvessel.errors import UsageError
+
 HELP = "k-fold cross-validation of one or several models / dataset variants"
 
 EPILOG = """\
@@ -90,8 +92,10 @@ def run(args: argparse.Namespace) -> int:
         observer=args.observer,
         threshold=args.threshold,
     )
+    if len(args.dataset) != 1:
+        raise UsageError("cv takes one dataset (-d) at a time")
     result = run_cv(
-        args.dataset,
+        args.dataset[0],
         args.output,
         config,
         recipes,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "list model architectures and shipped weights"
+HELP = "list model architectures and shipped weights (with their measured metrics)"
+SHOWN = (("auc_roc", "AUC"), ("f1", "F1"), ("accuracy", "acc"))
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -13,6 +14,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from octvessel.models import create_model, get_spec, list_models, list_shipped
+    from octvessel.models.pretrained import CONFIG_NAME, BundleConfig
 
     print("architectures (octvessel train --model NAME):")
     for name in list_models():
@@ -23,5 +25,13 @@ def run(args: argparse.Namespace) -> int:
     if not shipped:
         print("  none in this version")
     for name, folder in shipped.items():
-        print(f"  {name:<16} {folder}")
+        config = BundleConfig.from_file(folder / CONFIG_NAME)
+        meta = config.metadata
+        print(f"  {name:<16} {config.model}: {meta.get('summary', '')}")
+        for data, m in meta.get("metrics", {}).items():
+            scores = ", ".join(
+                f"{label} {m[key]:.4f}" for key, label in SHOWN if isinstance(m.get(key), float)
+            )
+            print(f"  {'':<16}   {data}: {scores}")
+        print(f"  {'':<16}   card: {folder / 'README.md'}")
     return 0

@@ -33,7 +33,14 @@ HELPS = {
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-d", "--dataset", required=True, help="dataset folder (any supported layout)")
+    p.add_argument(
+        "-d",
+        "--dataset",
+        required=True,
+        action="append",
+        help="dataset folder (any supported layout); repeat to pool several; "
+        "PATH:P1,P2,P3 takes those variants of a CAVRI-C-style folder",
+    )
     p.add_argument("-o", "--output", required=True, help="run folder")
     p.add_argument("--model", help="architecture (see `octvessel models`; default iternet)")
     p.add_argument(
@@ -111,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
             preprocessing={**cfg.preprocessing, **({"color": args.color} if args.color else {})},
         )
     result = train(
-        args.dataset,
+        args.dataset[0] if len(args.dataset) == 1 else args.dataset,
         args.output,
         cfg,
         resume=args.resume,
