@@ -360,3 +360,23 @@ def test_cli_ctrl_c_exits_130_and_the_rerun_finishes(phantom_data, tmp_path, mon
     text = capsys.readouterr().out
     assert "fold 1/2: resuming" in text and "2 fold(s) trained, 0 skipped" in text
     assert json.loads((out / "cv_metrics.json").read_text())["arms"][0]["metrics"]["n_folds"] == 2
+
+
+def test_cv_model_all_compares_every_registered_network(phantom_data, tmp_path, capsys):
+    """Issue 7: `octvessel cv --model all` trains and scores all six networks, one table."""
+    from octvessel.models import list_models
+
+    args = [a if a != "3" else "2" for a in TINY_ARGS]  # 2 folds
+    args[args.index("--epochs") + 1] = "1"
+    args[args.index("--steps-per-epoch") + 1] = "1"
+    out = tmp_path / "all"
+    assert main(["cv", "-d", str(phantom_data), "-o", str(out), *args, "--model", "all"]) == 0
+    rows = json.loads((out / "comparison.json").read_text())
+    assert [r["arm"].rsplit("-P", 1)[0] for r in rows] == list(list_models())
+    assert len(rows) == 6
+    for r in rows:
+        assert 0.0 <= r["auc_roc"] <= 1.0 and 0.0 <= r["accuracy"] <= 1.0
+        fold_dirs = sorted(p.name for p in (out / r["arm"]).iterdir() if p.is_dir())
+        assert len([d for d in fold_dirs if d.startswith("fold")]) == 2, (r["arm"], fold_dirs)
+    text = capsys.readouterr().out
+    assert all(name in text for name in list_models())
