@@ -278,6 +278,40 @@ def test_huge_headers_are_refused_before_decoding(tmp_path, monkeypatch):
         read_image(tmp_path / "ok.png")
 
 
+def test_short_image_data_are_not_filled_with_zeros(tmp_path):
+    """Pillow and tifffile fill missing rows with black when the data end early."""
+    rows = np.zeros((5, 44), np.uint8)
+    rows[:, ::3] = 255
+    raw = b"".join(b"\x00" + r.tobytes() for r in rows)  # filter byte 0 per row
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    png = tmp_path / "short rows.png"  # the header says 36 rows, the data hold 5
+    png.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", 44, 36, 8, 0, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
+    tif = save(tmp_path / "short strips.tif", GRAY)
+    with tifffile.TiffFile(tif) as t:  # make the header announce 3,600 rows
+        where = t.pages[0].tags["ImageLength"].valueoffset
+        kind = t.pages[0].tags["ImageLength"].dtype
+    data = bytearray(tif.read_bytes())
+    struct.pack_into("<H" if kind == 3 else "<I", data, where, 3600)
+    tif.write_bytes(bytes(data))
+    for path in (png, tif):
+        for reader in (read_image, read_mask):
+            with pytest.raises(InputError, match="truncated or damaged") as exc:
+                reader(path)
+            assert str(path) in str(exc.value)
+    # the same files written whole read back exactly
+    write_mask(tmp_path / "whole.png", rows > 0)
+    assert np.array_equal(read_mask(tmp_path / "whole.png"), rows > 0)
+
+
 def test_odd_tiffs_are_input_errors(tmp_path):
     five = save(tmp_path / "five.tif", RNG.integers(0, 255, (5, 8, 9), dtype=np.uint8))
     cplx = save(tmp_path / "complex.tif", RNG.random((8, 9)).astype(np.complex64))
@@ -663,7 +697,7 @@ def _volumes(folder: Path) -> dict[str, tuple[Path, str]]:
     )
     add(
         "truncated.tif",
-        "cannot read TIFF",
+        "truncated",
         lambda p: (
             tifffile.imwrite(p, v, photometric="minisblack"),
             p.write_bytes(p.read_bytes()[:300]),

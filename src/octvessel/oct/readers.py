@@ -32,6 +32,8 @@ import tifffile
 
 from octvessel.data.io import (
     IMAGE_SUFFIXES,
+    check_tiff_data,
+    check_tiff_pages,
     image_suffix,
     is_image_file,
     quiet_decoders,
@@ -219,7 +221,7 @@ def _npy_header(fh: IO[bytes], size: int | None, path: Path) -> None:
             shape, _fortran, dtype = fmt.read_array_header_1_0(fh)
         else:
             shape, _fortran, dtype = fmt.read_array_header_2_0(fh)
-    except (ValueError, OSError, EOFError, SyntaxError) as exc:
+    except Exception as exc:  # numpy raises ValueError, SyntaxError, TokenError ... for junk
         raise InputError(
             f"cannot read .npy file (not a valid array header: {_one_line(exc)})", path
         ) from exc
@@ -301,11 +303,15 @@ def _read_npz(path: Path) -> Volume:
 def _read_tiff(path: Path) -> Volume:
     try:
         with quiet_decoders(), tifffile.TiffFile(path) as tif:
+            check_tiff_pages(tif)
             if not tif.series:
                 raise InputError("TIFF holds no image data", path)
             check_voxels(tif.series[0].shape, path, "TIFF stack")
+            check_tiff_data(tif.series[0].pages, path.stat().st_size)
             arr = tif.series[0].asarray()
-    except InputError:
+    except InputError as exc:
+        if exc.path is None:
+            raise InputError(str(exc), path) from exc
         raise
     except Exception as exc:  # tifffile raises many types for bad files
         raise InputError(f"cannot read TIFF file ({_one_line(exc)})", path) from exc
@@ -468,6 +474,6 @@ def find_volumes(folder: str | Path) -> list[Path]:
 def _tiff_pages(path: Path) -> int:
     try:
         with quiet_decoders(), tifffile.TiffFile(path) as tif:
-            return len(tif.pages)
+            return check_tiff_pages(tif)
     except Exception:
         return 0
