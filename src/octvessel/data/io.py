@@ -260,9 +260,19 @@ def _size_of(src: Path | io.BytesIO) -> int:
     return len(src.getbuffer()) if isinstance(src, io.BytesIO) else src.stat().st_size
 
 
+#: the most a byte of compressed TIFF data can expand to (deflate's limit is 1032, LZW's a
+#: few thousand, PackBits' 64), with a margin; other compressions are not bounded here
+_MAX_RATIO = {5: 4096, 8: 1100, 32946: 1100, 32773: 130}
+
+
 def check_tiff_data(pages: Any, file_size: int) -> None:
-    """Refuse TIFF pages whose image data run past the end of the file, or (uncompressed
-    strips) hold fewer bytes than the image needs: tifffile would fill the gap with zeros."""
+    """Refuse TIFF pages whose image data cannot hold the image their header announces.
+
+    tifffile fills what is missing with zeros, so a truncated file would read as a black
+    band. Checked: strips or tiles that run past the end of the file; uncompressed data
+    shorter than the image; compressed data too short for the image even at the codec's
+    largest possible compression ratio.
+    """
     for page in pages:
         if page is None:
             continue
@@ -274,7 +284,8 @@ def check_tiff_data(pages: Any, file_size: int) -> None:
                 f"TIFF is truncated: its image data reach byte {max(ends):,} of a "
                 f"{file_size:,}-byte file"
             )
-        if int(key.compression) != 1 or key.is_tiled:
+        compression = int(key.compression)
+        if compression != 1 and compression not in _MAX_RATIO:
             continue
         row = -(
             -int(key.imagewidth)
@@ -285,10 +296,15 @@ def check_tiff_data(pages: Any, file_size: int) -> None:
         planes = int(key.samplesperpixel) if int(key.planarconfig) == 2 else 1
         need = planes * int(key.imagelength) * row * max(1, int(getattr(key, "imagedepth", 1)))
         have = sum(int(c) for c in counts)
-        if have < need:
+        if compression == 1 and not key.is_tiled and have < need:
             raise InputError(
                 f"TIFF is truncated or damaged: it holds {have:,} of the {need:,} bytes of "
                 "uncompressed image data its header announces"
+            )
+        if compression != 1 and have * _MAX_RATIO[compression] + 65536 < need:
+            raise InputError(
+                f"TIFF is truncated or damaged: {have:,} bytes of compressed data cannot hold "
+                f"the {need:,} bytes of image its header announces"
             )
 
 
@@ -384,6 +400,11 @@ def _read_pillow(src: Path | io.BytesIO, what: str = "image") -> tuple[np.ndarra
         check_pixels(im.height, im.width, what)
         if im.format == "PNG":
             check_png_data(src.getvalue() if isinstance(src, io.BytesIO) else src.read_bytes())
+        elif im.format == "GIF" and im.width * im.height > 4096 * _size_of(src) + 65536:
+            raise InputError(
+                f"GIF is truncated or damaged: {_size_of(src):,} bytes cannot hold the "
+                f"{im.width}x{im.height} image its header announces"
+            )
         im.load()
         mode = im.mode
         palette = mode in ("P", "PA")
