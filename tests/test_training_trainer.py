@@ -364,3 +364,81 @@ def test_dataset_spec_picks_variants():
     assert parse_dataset_spec("data/octified", ["P2"]) == (Path("data/octified"), ["P2"])
     assert parse_dataset_spec("C:/scans/x", ["P1"]) == (Path("C:/scans/x"), ["P1"])
     assert parse_dataset_spec("odd:name", ["P1"]) == (Path("odd:name"), ["P1"])
+
+
+# ------------------------------------------------------- killed and resumed, for real
+
+KILL_RECIPE = [
+    "--base-channels", "4", "--iterations", "1", "--color", "gray", "--crop", "32",
+    "--images-per-batch", "2", "--crops-per-image", "2", "--epochs", "2",
+    "--steps-per-epoch", "40", "--val-fraction", "0.25", "--seed", "5", "--no-progress",
+]  # fmt: skip
+#: log.csv columns that are results (the others are timings)
+RESULT_COLUMNS = ("epoch", "steps", "loss", "loss_out0", "loss_out1", "lr", "val_auc", "val_loss")
+
+
+def _train_cmd(data: Path, run: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "octvessel", "train", "-d", str(data), "-o", str(run),
+            *KILL_RECIPE, *extra]  # fmt: skip
+
+
+def _results(run: Path) -> list[dict[str, str]]:
+    import csv
+
+    with open(run / "log.csv", newline="") as fh:
+        return [{k: row[k] for k in RESULT_COLUMNS} for row in csv.DictReader(fh)]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> tuple[Path, Path, dict[str, str]]:
+    """(dataset, run folder, environment) of one uninterrupted CLI run."""
+    root = tmp_path_factory.mktemp("kill")
+    data = write_generic(root / "data")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OCTVESSEL_MALLOC_TUNING": "0"}
+    proc = subprocess.run(
+        _train_cmd(data, root / "ref"), capture_output=True, text=True, env=env, timeout=600
+    )
+    assert proc.returncode == 0, proc.stderr
+    return data, root / "ref", env
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_cli_killed_and_resumed_ends_like_an_uninterrupted_run(tmp_path, uninterrupted, sig):
+    """SIGINT early in epoch 1, SIGTERM during epoch 2 (after a validation and a best
+    checkpoint); `--resume` then ends with bit-identical weights and the same log."""
+    import time
+
+    from safetensors import safe_open
+
+    data, ref, env = uninterrupted
+    run = tmp_path / "run"
+    proc = subprocess.Popen(
+        _train_cmd(data, run), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    for line in proc.stdout:
+        if line.startswith("[train]"):
+            break
+    if sig == signal.SIGTERM:  # wait for epoch 1 to be logged, then stop epoch 2
+        deadline = time.monotonic() + 300
+        while not (run / "log.csv").exists() and time.monotonic() < deadline:
+            time.sleep(0.005)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err
+    assert "--resume" in err and "Traceback" not in err
+    with safe_open(str(run / "training_state.safetensors"), "pt") as fh:
+        pos = json.loads(fh.metadata()["position"])
+    assert 0 < pos["epoch"] * 40 + pos["step"] < 80  # stopped part-way, not at the end
+    assert pos["epoch"] == (1 if sig == signal.SIGTERM else 0)
+    assert not list(run.glob(".*tmp*"))  # no half-written checkpoint
+    again = subprocess.run(
+        _train_cmd(data, run, "--resume"), capture_output=True, text=True, env=env, timeout=600
+    )
+    assert again.returncode == 0, again.stderr
+    for name in ("last.safetensors", "best.safetensors"):
+        a, b = weights(ref / name), weights(run / name)
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
+    assert _results(run) == _results(ref)
+    best = [json.loads((r / "config.json").read_text())["metadata"]["best"] for r in (ref, run)]
+    assert best[0] == best[1]
