@@ -12,9 +12,11 @@ into the vessel probability (float32 H x W in [0, 1]) on the image's own grid. M
   and right as the reference code does, overlaps averaged exactly. Slow; for comparison.
 - ``auto``: ``whole`` when its estimated memory fits ``memory_budget_mb``, else ``tiles``.
 
-Memory: ``memory_budget_mb`` bounds one forward pass. ``whole`` refuses an image whose
-estimated pass exceeds it (:class:`~octvessel.errors.UsageError` suggesting tiles);
-``tiles``/``patches`` size their batches to it (one window at a time at least). The
+Memory: ``memory_budget_mb`` bounds what inference itself allocates. ``whole`` refuses an
+image whose estimated pass exceeds it (:class:`~octvessel.errors.UsageError` suggesting
+tiles); ``tiles``/``patches`` size their batches to what it leaves after the stitching
+buffers (about 40 bytes per image pixel), one window at a time at least. The Python and
+torch runtime, the model's weights and the decoded image come on top. The
 command line's ``--max-memory`` (``4GB``, ``512MB``, ``auto``) sets it; ``auto`` is half the
 memory available when the command starts, between 512 MB and 16 GB
 (:func:`auto_memory_budget_mb`).
@@ -320,11 +322,26 @@ def check_whole_fits(
         )
 
 
-def _batch_size(model: torch.nn.Module, window: int, config: InferenceConfig) -> int:
+#: bytes per image pixel that windowed inference keeps besides the windows' activations:
+#: the channels-last and padded copies of a 3-channel input, the blended sum, the weights,
+#: the probability map
+STITCH_BYTES_PER_PIXEL = 40
+
+
+def _batch_size(
+    model: torch.nn.Module,
+    window: int,
+    config: InferenceConfig,
+    shape: tuple[int, int] | None = None,
+) -> int:
+    """Windows per forward pass: what the budget leaves after the stitching buffers."""
     if config.batch_size is not None:
         return config.batch_size
     per_window = max(estimate_memory(model, (window, window), config.bf16), 1)
-    return int(min(64, max(1, config.memory_budget_mb * 2**20 // per_window)))
+    budget = config.memory_budget_mb * 2**20
+    if shape is not None:
+        budget -= STITCH_BYTES_PER_PIXEL * shape[0] * shape[1]
+    return int(min(64, max(1, budget // per_window)))
 
 
 def _tile_side(model: torch.nn.Module, tile: int) -> int:
@@ -389,7 +406,7 @@ def predict_tensor(
                 blend=config.blend,
                 align="edge",
                 pad_mode="reflect",
-                batch_size=_batch_size(model, tile, config),
+                batch_size=_batch_size(model, tile, config, tuple(x.shape[-2:])),
                 progress=progress,
             )
         return sliding_window(
@@ -400,7 +417,7 @@ def predict_tensor(
             blend="constant",
             align="grid",
             pad_mode="zeros",
-            batch_size=_batch_size(model, config.crop, config),
+            batch_size=_batch_size(model, config.crop, config, tuple(x.shape[-2:])),
             progress=progress,
         )
 
