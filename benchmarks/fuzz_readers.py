@@ -33,6 +33,7 @@ import io
 import os
 import random
 import resource
+import shutil
 import signal
 import struct
 import sys
@@ -408,25 +409,39 @@ def fuzz_atheris(
     for k, (_, _, d) in enumerate(seeds):
         (corpus / f"seed{k}").write_bytes(bytes([k]) + d)
 
+    start = time.perf_counter()
+
+    def finish() -> None:
+        # libFuzzer ends the process with C exit(), past Python: report and leave ourselves
+        stats.seconds = time.perf_counter() - start
+        print(report(stats, "atheris"), flush=True)
+        shutil.rmtree(workdir, ignore_errors=True)  # os._exit skips the usual clean-up
+        os._exit(1 if stats.crashes else 0)
+
     def one(data: bytes) -> None:
+        done = sum(stats.executions.values())
+        if (runs is not None and done >= runs) or (
+            runs is None and time.perf_counter() - start >= seconds
+        ):
+            finish()
         if not data:
             return
         target, suffix, _ = seeds[data[0] % len(seeds)]
+        t0 = time.perf_counter()
         outcome, crash = run_one(target, suffix, data[1:], workdir, timeout)
+        stats.timed(time.perf_counter() - t0, target, suffix, len(data) - 1)
         stats.executions[target] += 1
         stats.outcomes[outcome] += 1
         if crash is not None:
             _record(stats, target, suffix, data[1:], crash, crash_dir)
 
+    # a backstop only: one() reports and exits when the budget is spent
     argv = [sys.argv[0], str(corpus), f"-seed={seed + 1}", "-rss_limit_mb=0", "-timeout=0"]
-    argv.append(f"-runs={runs}" if runs is not None else f"-max_total_time={int(seconds)}")
-    start = time.perf_counter()
+    argv.append(f"-max_total_time={int(seconds) + 120}")
+    atheris.instrument_all()  # coverage feedback from every loaded Python function
     atheris.Setup(argv, one)
-    try:
-        atheris.Fuzz()
-    except SystemExit:
-        pass
-    stats.seconds = time.perf_counter() - start
+    atheris.Fuzz()
+    finish()
     return stats
 
 
