@@ -442,3 +442,17 @@ def test_cli_killed_and_resumed_ends_like_an_uninterrupted_run(tmp_path, uninter
     assert _results(run) == _results(ref)
     best = [json.loads((r / "config.json").read_text())["metadata"]["best"] for r in (ref, run)]
     assert best[0] == best[1]
+
+
+def test_resume_refuses_weights_and_state_from_different_steps(tmp_path):
+    cfg = TrainConfig(**{**TINY, "epochs": 2, "steps_per_epoch": 2})
+    part = train(tiny_samples(), tmp_path / "run", cfg, progress=False, stop_after_steps=3)
+    assert part.interrupted
+    other = train(tiny_samples(), tmp_path / "other", cfg, progress=False, stop_after_steps=1)
+    assert other.interrupted
+    # as if the disk filled after last.safetensors but before training_state.safetensors
+    (tmp_path / "run" / "last.safetensors").write_bytes(
+        (tmp_path / "other" / "last.safetensors").read_bytes()
+    )
+    with pytest.raises(InputError, match="does not match"):
+        train(tiny_samples(), tmp_path / "run", None, progress=False, resume=True)

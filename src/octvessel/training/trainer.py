@@ -589,10 +589,17 @@ def _run(  # noqa: PLR0913, PLR0915
     partial = EpochState()
     if resume:
         model_weights = run_dir / "last.safetensors"
-        from octvessel.models.pretrained import load_weights
+        from octvessel.models.pretrained import load_weights, sha256_of
 
-        load_weights(model, model_weights)
         position = load_state(run_dir / STATE_NAME, optimizer, scheduler, scaler)
+        expected = position.get("weights_sha256")
+        if expected and model_weights.is_file() and sha256_of(model_weights) != expected:
+            raise InputError(
+                f"does not match {STATE_NAME} (a checkpoint write was cut short, e.g. by a full "
+                "disk); the two files must come from the same step to resume exactly",
+                model_weights,
+            )
+        load_weights(model, model_weights)
         epoch, start_step = position["epoch"], position["step"]
         best, best_epoch = position.get("best"), position.get("best_epoch")
         partial = (
@@ -633,6 +640,7 @@ def _run(  # noqa: PLR0913, PLR0915
             "best_epoch": best_epoch,
             "fingerprint": meta["fingerprint"],
             "partial": part.__dict__ if part is not None else None,
+            "weights_sha256": bundle.sha256["last.safetensors"],
         }
         save_state(run_dir / STATE_NAME, optimizer, position, scheduler, scaler)
         bundle.metadata.update(
