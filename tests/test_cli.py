@@ -81,10 +81,38 @@ def test_demo_end_to_end_small(tmp_path, capsys):
         for key in ("auc_roc", "f1", "accuracy"):
             assert 0.0 <= m[key] <= 1.0
     assert result["boundary_errors_px"]["ILM"]["median"] < 2.0
-    for name in ("summary.png", "reconstructions/phantom_P3.png", "reconstructions/phantom_truth.png"):
+    for name in (
+        "summary.png",
+        "reconstructions/phantom_P3.png",
+        "reconstructions/phantom_truth.png",
+    ):
         assert (out / name).is_file(), name
     preds = sorted(p.name for p in (out / "predictions").iterdir())
     assert len(preds) == 9 and all(p.endswith(".png") for p in preds)
     # a finished demo is not overwritten by accident
     assert main(["demo", "-o", str(out), "-m", str(bundle), "--no-progress"]) == 2
     assert "overwrite" in capsys.readouterr().err
+
+
+def test_evaluate_scores_the_chosen_cavri_variant(tmp_path):
+    from octvessel.models import create_model, save_pretrained
+    from octvessel.oct.phantom import PhantomConfig, write_dataset
+    from octvessel.preprocessing import Preprocessing
+
+    data = tmp_path / "cavri"
+    cfg = PhantomConfig(bscans=24, depth=96, ascans=40, field_mm=(3.0, 3.0), axial_um=8.0)
+    write_dataset(data, n=2, seed=0, config=cfg, volumes=False)
+    bundle = tmp_path / "m"
+    tiny = create_model("iternet", base_channels=4, iterations=1, in_channels=1)
+    save_pretrained(tiny, bundle, preprocessing=Preprocessing(color="gray"))
+    aucs = {}
+    for v in ("P1", "P3"):
+        out = tmp_path / f"ev{v}"
+        assert (
+            main(["evaluate", "-d", str(data), "--variant", v, "-m", str(bundle), "-o", str(out)])
+            == 0
+        )
+        result = json.loads((out / "metrics.json").read_text())
+        assert result["variant"] == v
+        aucs[v] = result["pooled"]["auc_roc"]
+    assert aucs["P1"] != aucs["P3"]  # different images were scored

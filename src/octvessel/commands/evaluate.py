@@ -35,6 +35,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--observer", type=int, choices=(1, 2), default=1, help="whose labels (default 1)"
     )
+    p.add_argument(
+        "--variant", default="P1", help="CAVRI-C reconstruction variant P1/P2/P3 (default P1)"
+    )
     p.add_argument("--format", default="auto", help="dataset layout (default: detect)")
     p.add_argument(
         "--no-resample",
@@ -74,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
         split=args.split,
         format=args.format,
         observer=args.observer,
+        variant=args.variant,
         threshold=args.threshold,
         allow_resample=not args.no_resample,
         save_predictions=args.save_predictions,
