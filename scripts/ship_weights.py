@@ -48,16 +48,25 @@ def read_eval(spec: str) -> tuple[str, dict]:
     return label, entry
 
 
-def card(name: str, summary: str, meta: dict, metrics: dict, prep: list[str], params: int) -> str:
-    cfg = meta.get("train_config", {})
+def card(
+    name: str, summary: str, meta: dict, metrics: dict, prep: list[str], params: int, bundle
+) -> str:  # noqa: ANN001
+    init = (
+        f"- started from `{meta['init_from']}` (sha256 {meta.get('init_sha256', '?')[:16]}...), "
+        "not from a random initialisation"
+        if meta.get("init_from")
+        else "- started from a random (Glorot-uniform) initialisation"
+    )
     lines = [
         f"# {name}",
         "",
         summary,
         "",
-        f"- architecture: `{cfg.get('model', 'iternet')}` {json.dumps(cfg.get('model_config', {}))}, "
+        f"- architecture: `{bundle.model}` {json.dumps(bundle.model_config)}, "
         f"{params:,} parameters; weights stored as float16 safetensors",
-        f"- input preprocessing (applied by octvessel from this config): `{json.dumps(cfg.get('preprocessing', {}))}`",
+        f"- input preprocessing (applied by octvessel from this config): "
+        f"`{json.dumps(bundle.preprocessing.to_dict())}`",
+        init,
         f"- data: `{meta.get('dataset')}`; {meta.get('n_train')} training images, "
         f"{meta.get('n_val')} validation images (held out of training: "
         f"{', '.join(meta['splits'].get('validation', [])[:12])}"
@@ -129,6 +138,7 @@ def main() -> None:
         metrics,
         args.prep,
         model.count_parameters(),
+        bundle,
     )
     save_pretrained(
         model,
