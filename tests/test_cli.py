@@ -116,3 +116,19 @@ def test_evaluate_scores_the_chosen_cavri_variant(tmp_path):
         assert result["variant"] == v
         aucs[v] = result["pooled"]["auc_roc"]
     assert aucs["P1"] != aucs["P3"]  # different images were scored
+
+
+def test_demo_with_the_shipped_iternet_oct_finds_the_phantom_vessels(tmp_path, monkeypatch, capsys):
+    """The README's main job: shipped weights, from any directory, scored against the truth."""
+    monkeypatch.chdir(tmp_path)  # -m iternet-oct must not depend on the working directory
+    assert main(["demo", "-o", "out"]) == 0
+    result = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert result["model"]["reference"] == "iternet-oct"
+    for variant in ("P1", "P2", "P3"):  # measured 0.973-0.978 / F1 0.83-0.84 when shipped
+        assert result["metrics"][variant]["auc_roc"] > 0.95, variant
+        assert result["metrics"][variant]["f1"] > 0.75, variant
+    assert (tmp_path / "out" / "report.html").stat().st_size > 100_000
+    capsys.readouterr()
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "iternet-fundus" in out and "iternet-oct" in out and "DRIVE test 01-20: AUC" in out
