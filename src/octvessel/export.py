@@ -215,13 +215,13 @@ def export_onnx(
     _check_size("width", width)
     if not isinstance(opset, int) or not 9 <= opset <= 25:
         raise UsageError(f"opset={opset!r}: expected an integer in 9..25 (default {DEFAULT_OPSET})")
-    if importlib.util.find_spec("onnx") is None:
-        raise InputError(f"ONNX export needs the onnx package: {ONNX_HINT}")
     out = Path(out_path)
     sidecar = out.with_name(out.name + ".json")
     for p in (out, sidecar):
         atomic.check_writable(p, overwrite)
-    model, pre, source = _load(model_ref)
+    model, pre, source = _load(model_ref)  # a bad model reference is named first
+    if importlib.util.find_spec("onnx") is None:
+        raise InputError(f"ONNX export needs the onnx package: {ONNX_HINT}")
     graph = ProbabilityGraph(model).eval()
     min_size = _min_size(graph)
     if min(height, width) < min_size:
