@@ -56,22 +56,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from octvessel.commands.train import OVERRIDES
+    from octvessel.commands.train import recipe_overrides
     from octvessel.cv import CVConfig, format_result, parse_names, recipes_for, run_cv
 
-    overrides = {name: getattr(args, name) for name in OVERRIDES}
-    overrides.update(
-        optimizer=args.optimizer,
-        scheduler=args.scheduler,
-        augment=args.augment,
-        precision=args.precision,
-        device=args.device,
-    )
-    model_config = {
-        k: v
-        for k, v in (("base_channels", args.base_channels), ("iterations", args.iterations))
-        if v is not None
-    }
+    overrides, model_config = recipe_overrides(args)
     recipes = recipes_for(
         parse_names(args.model, "model"),
         args.preset,

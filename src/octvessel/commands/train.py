@@ -82,22 +82,32 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def recipe_overrides(args: argparse.Namespace) -> tuple[dict, dict]:
+    """(recipe settings, network settings) given on the command line (None: not given)."""
+    overrides = {name: getattr(args, name) for name in OVERRIDES}
+    overrides.update(
+        optimizer=args.optimizer,
+        scheduler=args.scheduler,
+        augment=args.augment,
+        precision=args.precision,
+        device=args.device,
+    )
+    model_config = {
+        k: v
+        for k, v in (("base_channels", args.base_channels), ("iterations", args.iterations))
+        if v is not None
+    }
+    return overrides, model_config
+
+
 def run(args: argparse.Namespace) -> int:
     from octvessel.atomic import check_output_dir
     from octvessel.training import resolve_config, train
 
     if not args.resume:
         check_output_dir(args.output)  # before minutes of loading: a file there, no permission
-    overrides = {name: getattr(args, name) for name in OVERRIDES}
-    overrides.update(
-        model=args.model, optimizer=args.optimizer, scheduler=args.scheduler, augment=args.augment
-    )
-    overrides.update(precision=args.precision, device=args.device)
-    model_config = {
-        k: v
-        for k, v in (("base_channels", args.base_channels), ("iterations", args.iterations))
-        if v is not None
-    }
+    overrides, model_config = recipe_overrides(args)
+    overrides["model"] = args.model
     if args.resume and not (args.preset or args.config):
         from octvessel.training.trainer import saved_config
 
