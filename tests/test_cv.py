@@ -278,6 +278,7 @@ def test_interrupted_cv_resumes_to_the_same_weights_and_metrics(cv_dir, phantom_
 
     second = run_cv(phantom_data, out, cfg, tiny_recipes(), progress=False, log=log)
     assert second.interrupted and second.trained == ["iternet-P1 fold 1/3", "iternet-P1 fold 2/3"]
+    assert second.stop_signal == signal.SIGTERM  # the CLI exits 128 + 15 = 143
     assert not (out / "iternet-P1" / "fold_3" / "fold.json").exists()
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handlers restored
     # 3) the rerun finishes; weights and metrics equal the uninterrupted run's

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from octvessel.errors import UsageError
@@ -97,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
             f"{result.out_dir} (run the same command again to continue)",
             file=sys.stderr,
         )
-        return 130
+        return 128 + (result.stop_signal or signal.SIGINT)
     print(format_result(result))
     print(
         f"{len(result.trained)} fold(s) trained, {len(result.skipped)} skipped (finished "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from octvessel.training.config import DEVICES, OPTIMIZERS, PRECISIONS, SCHEDULERS
@@ -145,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
             f"{result.run_dir} (continue with --resume)",
             file=sys.stderr,
         )
-        return 130
+        return 128 + (result.stop_signal or signal.SIGINT)
     print(
         f"trained {result.epochs_done} epochs; best {result.best} at epoch {result.best_epoch}; weights in {result.run_dir}"
     )

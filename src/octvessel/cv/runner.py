@@ -48,6 +48,7 @@ class CVResult:
     folds: list[Fold]
     arms: list[dict[str, Any]] = field(default_factory=list)
     interrupted: bool = False
+    stop_signal: int = 0  # the signal that interrupted it (0: none, or a test's stop_after)
     trained: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -283,6 +284,7 @@ def run_cv(
                 )
                 if record is None:
                     result.interrupted = True
+                    result.stop_signal = stop.get("signal", 0)
                     say(f"[cv] interrupted in {tag}; run the same command again to continue")
                     result.seconds = time.perf_counter() - t0
                     return result
@@ -368,6 +370,7 @@ def _run_fold(
         command=command,
     )
     if res.interrupted or stop["stop"]:
+        stop["signal"] = stop.get("signal") or res.stop_signal
         return None
     predictor = Predictor.from_pretrained(run_dir, device=select_device(recipe.device))
     scores = evaluate_dataset(

@@ -78,6 +78,7 @@ class TrainResult:
     interrupted: bool = False
     history: list[dict[str, Any]] = field(default_factory=list)
     model: SegmentationModel | None = field(default=None, repr=False)
+    stop_signal: int = 0  # the signal that interrupted the run (0: none, or stop_after_steps)
 
 
 # ----------------------------------------------------------------------------- pieces
@@ -158,11 +159,13 @@ def output_losses(outputs: Sequence[torch.Tensor], target: torch.Tensor) -> list
 
 @contextlib.contextmanager
 def stop_requests() -> Iterator[dict[str, bool]]:
-    """SIGINT/SIGTERM set ``flag["stop"]`` instead of killing: the loop saves and stops."""
-    flag = {"stop": False}
+    """SIGINT/SIGTERM set ``flag["stop"]`` (and ``flag["signal"]``) instead of killing: the
+    loop saves and stops."""
+    flag: dict[str, Any] = {"stop": False, "signal": 0}
 
     def handler(signum: int, frame: Any) -> None:  # noqa: ARG001
         flag["stop"] = True
+        flag["signal"] = signum
 
     previous = {}
     try:
@@ -752,4 +755,13 @@ def _run(  # noqa: PLR0913, PLR0915
                 break
     bar.close()
     distributed.barrier(env)
-    return TrainResult(run_dir, epoch, best, best_epoch, interrupted, history, model)
+    return TrainResult(
+        run_dir,
+        epoch,
+        best,
+        best_epoch,
+        interrupted,
+        history,
+        model,
+        stop_signal=stop["signal"] if interrupted else 0,
+    )
