@@ -45,7 +45,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from octvessel.config import JsonConfig
+from octvessel.config import JsonConfig, check_int
 from octvessel.errors import UsageError, check_choice
 from octvessel.models.base import SegmentationModel
 from octvessel.precision import autocast_for
@@ -97,9 +97,7 @@ class InferenceConfig(JsonConfig):
         check_choice("method", self.method, METHODS)
         check_choice("blend", self.blend, BLENDS)
         for name in ("tile", "crop", "stride", "memory_budget_mb"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise UsageError(f"{name}={value!r}: expected a positive integer")
+            check_int(name, getattr(self, name))
         if self.batch_size is not None and (
             isinstance(self.batch_size, bool)
             or not isinstance(self.batch_size, int)

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from octvessel.config import check_int
 from octvessel.data.layouts import natural_key
 from octvessel.errors import InputError, UsageError
 
@@ -111,10 +112,8 @@ def make_folds(
     Returns:
         ``folds`` :class:`Fold` objects; their test sets partition ``names``.
     """
-    if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
-        raise UsageError(f"folds={folds!r}: expected an integer >= 2")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise UsageError(f"seed={seed!r}: expected an integer >= 0")
+    check_int("folds", folds, minimum=2)
+    check_int("seed", seed, minimum=0)
     ordered = sorted(names, key=natural_key)
     dup = sorted({n for n in ordered if ordered.count(n) > 1})
     if dup:

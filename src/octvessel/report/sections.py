@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from octvessel import __version__
-from octvessel.config import JsonConfig
-from octvessel.errors import InputError, UsageError
+from octvessel.config import JsonConfig, check_int
+from octvessel.errors import InputError
 from octvessel.metrics import METRICS, curves
 from octvessel.report.page import Page, figure_png, png_bytes, read_json
 
@@ -34,18 +34,8 @@ class ReportConfig(JsonConfig):
     title: str | None = None
 
     def __post_init__(self) -> None:
-        if (
-            isinstance(self.max_images, bool)
-            or not isinstance(self.max_images, int)
-            or self.max_images < 0
-        ):
-            raise UsageError(f"max_images={self.max_images!r}: expected an integer >= 0")
-        if (
-            isinstance(self.panel_width, bool)
-            or not isinstance(self.panel_width, int)
-            or self.panel_width < 32
-        ):
-            raise UsageError(f"panel_width={self.panel_width!r}: expected an integer >= 32")
+        check_int("max_images", self.max_images, minimum=0)
+        check_int("panel_width", self.panel_width, minimum=32)
 
 
 def metric_rows(named: Sequence[tuple[str, dict[str, Any]]]) -> list[list[Any]]:

@@ -50,7 +50,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from octvessel.config import JsonConfig
+from octvessel.config import JsonConfig, check_bool, check_int
 from octvessel.data.sample import Sample
 from octvessel.errors import InputError, UsageError
 
@@ -151,12 +151,8 @@ class OctifyConfig(JsonConfig):
             _number("field_deg", self.field_deg, 0.0, 180.0, lo_open=True)
         _number("mm_per_degree", self.mm_per_degree, 0.0, lo_open=True)
         for name in ("width", "height", "crops", "seed"):
-            value = getattr(self, name)
-            low = 0 if name in ("crops", "seed") else 8
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise UsageError(f"{name}={value!r}: expected an integer >= {low}")
-        if not isinstance(self.square, bool):
-            raise UsageError(f"square={self.square!r}: expected true or false")
+            check_int(name, getattr(self, name), minimum=0 if name in ("crops", "seed") else 8)
+        check_bool("square", self.square)
         _number("min_fov_fraction", self.min_fov_fraction, 0.0, 1.0, lo_open=True)
         for name in ("row_shift_px", "blur_mm", "stripes", "noise"):
             _number(name, getattr(self, name), 0.0)
