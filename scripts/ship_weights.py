@@ -20,7 +20,13 @@ from pathlib import Path
 
 from octvessel import atomic
 from octvessel.models import load_model, save_pretrained
-from octvessel.models.pretrained import CONFIG_NAME, SHIPPED_DIR, WEIGHTS_NAME, resolve_weights
+from octvessel.models.pretrained import (
+    CONFIG_NAME,
+    SHIPPED_DIR,
+    WEIGHTS_NAME,
+    BundleConfig,
+    resolve_weights,
+)
 
 HEADLINE = ("auc_roc", "auc_pr", "accuracy", "sensitivity", "specificity", "f1", "iou", "mcc")
 
@@ -46,11 +52,11 @@ def lineage(init_from: str | None, depth: int = 0) -> list[dict]:
     if not init_from or depth > 8:
         return []
     weights = resolve_weights(init_from)
-    config = json.loads((weights.parent / CONFIG_NAME).read_text())
-    meta = config.get("metadata", {})
+    config = BundleConfig.from_file(weights.parent / CONFIG_NAME)
+    meta = config.metadata
     stage = {
         "ref": init_from,
-        "sha256": config.get("sha256", {}).get(weights.name, "?"),
+        "sha256": config.sha256.get(weights.name, "?"),
         "command": meta.get("command", "(unknown)"),
         "train_seconds": float(meta.get("train_seconds", 0.0)),
         "hardware": meta.get("hardware", "?"),
@@ -88,9 +94,9 @@ def card(
     prep: list[str],
     params: int,
     bundle,  # noqa: ANN001
-    stages: list[dict] | None = None,
+    stages: list[dict],
+    total_seconds: float,
 ) -> str:
-    stages = stages or []
     earlier = []
     for i, st in enumerate(stages, 1):
         earlier += [
@@ -103,7 +109,6 @@ def card(
         ]
     if stages:
         earlier.append(f"# stage {len(stages) + 1} (these weights):")
-    total_min = (meta["train_seconds"] + sum(st["train_seconds"] for st in stages)) / 60
     init = (
         f"- started from `{meta['init_from']}` (sha256 {meta.get('init_sha256', '?')[:16]}...), "
         "not from a random initialisation"
@@ -151,7 +156,7 @@ def card(
         "",
         "## Limits",
         "",
-        f"Trained in {total_min:.0f} min in all"
+        f"Trained in {total_seconds / 60:.0f} min in all"
         f"{f' over {len(stages) + 1} stages' if stages else ''} on "
         f"{meta.get('hardware')}, not with the paper's 200-epoch GPU recipe, whose "
         "published IterNet numbers are DRIVE AUC 0.9816, F1 0.816-0.821. No real OCT "
@@ -179,6 +184,7 @@ def main() -> None:
     meta = read_run(args.run)
     metrics = dict(read_eval(e) for e in args.eval)
     stages = lineage(bundle.metadata.get("init_from"))
+    total_seconds = meta["train_seconds"] + sum(st["train_seconds"] for st in stages)
     dest = args.out / args.name
     metadata = {
         **bundle.metadata,
@@ -188,7 +194,7 @@ def main() -> None:
         "metrics": metrics,
         "data_preparation": args.prep,
         "earlier_stages": stages,
-        "total_train_seconds": meta["train_seconds"] + sum(st["train_seconds"] for st in stages),
+        "total_train_seconds": total_seconds,
     }
     text = card(
         args.name,
@@ -199,6 +205,7 @@ def main() -> None:
         model.count_parameters(),
         bundle,
         stages,
+        total_seconds,
     )
     save_pretrained(
         model,
