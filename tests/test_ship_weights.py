@@ -84,3 +84,27 @@ def test_two_stage_card_lists_both_commands_and_total_time(tmp_path: Path) -> No
     assert [s["ref"] for s in bundle.metadata["earlier_stages"]] == [str(stage1)]
     assert bundle.sha256["model.safetensors"] in card
     assert model.count_parameters() == create_model("iternet", **TINY).count_parameters()
+
+
+def test_the_same_weights_give_the_same_file_in_every_process(tmp_path: Path) -> None:
+    """safetensors orders its header metadata by hash; save_weights must not (sha256 in cards)."""
+    code = (
+        "import sys, torch; from octvessel.models import create_model; "
+        "from octvessel.models.pretrained import save_weights; torch.manual_seed(0); "
+        "m = create_model('iternet', base_channels=4, iterations=1, in_channels=1); "
+        "print(save_weights(m, sys.argv[1], 'float16'))"
+    )
+    shas = {
+        subprocess.run(
+            [sys.executable, "-c", code, str(tmp_path / f"w{i}.safetensors")],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        for i in range(4)
+    }
+    assert len(shas) == 1, shas
+    model = create_model("iternet", **TINY)
+    from octvessel.models.pretrained import load_weights
+
+    load_weights(model, tmp_path / "w0.safetensors")  # still a valid safetensors file

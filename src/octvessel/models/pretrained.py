@@ -164,7 +164,24 @@ def save_weights(
     meta = {"format": "pt", "octvessel_version": __version__}
     with atomic.atomic_path(path, overwrite) as tmp:
         save_file(tensors, str(tmp), metadata=meta)
+        sort_header(tmp)
     return sha256_of(path)
+
+
+def sort_header(path: str | Path) -> None:
+    """Rewrite a safetensors file's JSON header in place with its keys sorted.
+
+    safetensors writes ``__metadata__`` in hash-map order, which changes from process to
+    process, so the same tensors gave a different file (and sha256) on every save. The
+    sorted header has the same length, so the data offsets do not move.
+    """
+    with open(path, "r+b") as fh:
+        n = int.from_bytes(fh.read(8), "little")
+        header = json.loads(fh.read(n))
+        text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+        if len(text) <= n:  # never move the data: otherwise keep safetensors' own header
+            fh.seek(8)
+            fh.write(text.ljust(n, b" "))
 
 
 def read_header(path: str | Path) -> dict[str, tuple[int, ...]]:

@@ -17,6 +17,7 @@ from safetensors.torch import load_file, safe_open, save_file
 
 from octvessel import atomic
 from octvessel.errors import InputError
+from octvessel.models.pretrained import sort_header
 
 STATE_NAME = "training_state.safetensors"
 
@@ -55,6 +56,7 @@ def save_state(
     }
     with atomic.atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=meta)
+        sort_header(tmp)
 
 
 def load_state(
