@@ -17,6 +17,7 @@ from octvessel.data import write_image, write_mask
 from octvessel.errors import InputError
 from octvessel.evaluation import evaluate_dataset, format_report
 from octvessel.inference import InferenceConfig
+from octvessel.inference.predictor import Predictor
 from octvessel.metrics import (
     auc_roc,
     confusion,
@@ -28,7 +29,6 @@ from octvessel.metrics import (
     threshold_metrics,
 )
 from octvessel.models import create_model
-from octvessel.predictor import Predictor
 
 H, W = 30, 34
 

@@ -17,10 +17,15 @@ from octvessel.inference import (
     resample,
     windows_for,
 )
+from octvessel.inference.sliding_window import (
+    blend_weights,
+    count_windows,
+    sliding_window,
+    window_starts,
+)
 from octvessel.models import create_model
 from octvessel.models.base import ModelConfig, SegmentationModel
 from octvessel.preprocessing import Preprocessing
-from octvessel.sliding_window import blend_weights, count_windows, sliding_window, window_starts
 
 GRAY = Preprocessing("gray")
 

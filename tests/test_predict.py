@@ -17,8 +17,7 @@ from octvessel.cli import main
 from octvessel.data import read_image, read_mask, write_image, write_mask
 from octvessel.errors import InputError, UsageError
 from octvessel.inference import InferenceConfig, predict_image
-from octvessel.models import create_model, load_model
-from octvessel.predictor import (
+from octvessel.inference.predictor import (
     MANIFEST,
     OUTPUTS,
     Predictor,
@@ -27,6 +26,7 @@ from octvessel.predictor import (
     output_paths,
     shard,
 )
+from octvessel.models import create_model, load_model
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -108,7 +108,7 @@ def test_shard_is_disjoint_and_complete():
 def test_reuse_freed_memory_stops_page_faults_on_big_reallocations():
     code = (
         "import resource, torch\n"
-        "from octvessel.predictor import reuse_freed_memory\n"
+        "from octvessel.inference.predictor import reuse_freed_memory\n"
         "def faults_of_a_fresh_64_mib_buffer():\n"
         "    f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n"
         "    torch.empty(64 << 20, dtype=torch.uint8).fill_(1)\n"

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from octvessel.inference.sliding_window import count_windows, sliding_window
 from octvessel.metrics import (
     THRESHOLD_METRICS,
     auc_pr,
@@ -25,7 +26,6 @@ from octvessel.metrics import (
 )
 from octvessel.models.base import pad_to_multiple
 from octvessel.oct.enface import isotropic_rows, resample_rows, to_native_grid
-from octvessel.sliding_window import count_windows, sliding_window
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
 
     predictor = None
     if args.model is not None:
-        from octvessel.predictor import Predictor
+        from octvessel.inference.predictor import Predictor
 
         predictor = Predictor.from_pretrained(
             args.model, config=inference_config(args), device=args.device

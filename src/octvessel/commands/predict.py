@@ -119,7 +119,7 @@ def inference_config(args: argparse.Namespace):  # noqa: ANN201 (InferenceConfig
 
 def run(args: argparse.Namespace) -> int:
     from octvessel.atomic import check_output_dir
-    from octvessel.predictor import Predictor, list_inputs
+    from octvessel.inference.predictor import Predictor, list_inputs
 
     config = inference_config(args)
     items = list_inputs(args.input, split=args.split)

@@ -335,7 +335,7 @@ def _run_fold(
 ) -> dict[str, Any] | None:
     """Train and score one fold; its record, or None when interrupted."""
     from octvessel.evaluation import evaluate_dataset
-    from octvessel.predictor import Predictor
+    from octvessel.inference.predictor import Predictor
     from octvessel.training import train
     from octvessel.training.checkpoint import STATE_NAME
     from octvessel.training.data import fingerprint

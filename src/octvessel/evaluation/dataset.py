@@ -169,7 +169,7 @@ def evaluate_dataset(
             ``NAME_prob.png``, ``NAME.png`` ...; NAME is the dataset's name of the image
             or its file stem). Give this, ``model`` or ``predictor``.
         model: MODEL (shipped name, run folder, ``.safetensors``) run with default settings.
-        predictor: a ready :class:`octvessel.predictor.Predictor` (settings of your choice).
+        predictor: a ready :class:`octvessel.inference.predictor.Predictor` (settings of your choice).
         split: the split to score; default ``test`` when the dataset has one, else all.
         format, observer, variant: passed to :func:`octvessel.data.index_dataset`.
         names: score only these images (e.g. one cross-validation fold's test images),
@@ -202,7 +202,7 @@ def evaluate_dataset(
     if pred_dir is not None and not pred_dir.is_dir():
         raise InputError("predictions folder not found", pred_dir)
     if model is not None:
-        from octvessel.predictor import Predictor
+        from octvessel.inference.predictor import Predictor
 
         predictor = Predictor.from_pretrained(model)
     if names is None:

@@ -47,10 +47,10 @@ import torch.nn.functional as F
 
 from octvessel.config import JsonConfig, check_int
 from octvessel.errors import UsageError, check_choice
+from octvessel.inference.sliding_window import BLENDS, count_windows, overlap_stride, sliding_window
 from octvessel.models.base import SegmentationModel
 from octvessel.precision import autocast_for
 from octvessel.preprocessing import Preprocessing
-from octvessel.sliding_window import BLENDS, count_windows, overlap_stride, sliding_window
 
 METHODS = ("auto", "whole", "tiles", "patches")
 #: flips averaged by test-time augmentation: none, left-right, up-down, both
