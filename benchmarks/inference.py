@@ -41,7 +41,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from octvessel.data import load_dataset
 from octvessel.inference import InferenceConfig, predict_image
-from octvessel.inference.predictor import reuse_freed_memory
+from octvessel.runtime import reuse_freed_memory
 from octvessel.inference.sliding_window import count_windows, window_starts
 from octvessel.metrics import auc_roc
 from octvessel.models import load_model

@@ -119,7 +119,8 @@ def inference_config(args: argparse.Namespace):  # noqa: ANN201 (InferenceConfig
 
 def run(args: argparse.Namespace) -> int:
     from octvessel.atomic import check_output_dir
-    from octvessel.inference.predictor import Predictor, list_inputs
+    from octvessel.data.inputs import list_inputs
+    from octvessel.inference import Predictor
 
     config = inference_config(args)
     items = list_inputs(args.input, split=args.split)

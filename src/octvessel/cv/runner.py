@@ -336,10 +336,11 @@ def _run_fold(
     """Train and score one fold; its record, or None when interrupted."""
     from octvessel.evaluation import evaluate_dataset
     from octvessel.inference.predictor import Predictor
+    from octvessel.runtime import select_device
     from octvessel.training import train
     from octvessel.training.checkpoint import STATE_NAME
     from octvessel.training.data import fingerprint
-    from octvessel.training.trainer import TRAIN_CONFIG_NAME, select_device
+    from octvessel.training.trainer import TRAIN_CONFIG_NAME
 
     train_samples = [samples[n] for n in fold.train]
     run_dir, eval_dir = fold_dir / "run", fold_dir / "eval"

@@ -21,8 +21,6 @@ written atomically.
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 import time
 from collections import Counter
@@ -35,142 +33,23 @@ import torch
 from tqdm.auto import tqdm
 
 from octvessel import atomic
-from octvessel.data import read_image, write_image, write_mask
-from octvessel.data.datasets import detect_format, index_dataset
-from octvessel.data.io import is_image_file
-from octvessel.data.layouts import detect_layout, natural_key, stem
+from octvessel.data.inputs import InputImage, list_inputs
+from octvessel.data.io import read_image
+from octvessel.data.layouts import stem
 from octvessel.errors import InputError, UsageError
-from octvessel.inference import (
-    InferenceConfig,
-    default_device,
-    network_grid,
-    predict_image,
-    windows_for,
+from octvessel.inference.config import InferenceConfig
+from octvessel.inference.engine import network_grid, predict_image, windows_for
+from octvessel.inference.outputs import (
+    MANIFEST,
+    OUTPUTS,
+    check_manifest,
+    output_paths,
+    shard,
+    write_outputs,
 )
 from octvessel.models.base import SegmentationModel
 from octvessel.preprocessing import Preprocessing
-from octvessel.visualize import overlay
-
-#: output kinds and their file-name suffixes
-OUTPUTS = {
-    "prob_png": "_prob.png",
-    "prob_tif": "_prob.tif",
-    "mask": "_mask.png",
-    "overlay": "_overlay.png",
-}
-MANIFEST = "prediction.json"
-
-
-@dataclass(frozen=True)
-class InputImage:
-    """One image to predict: its output name and file."""
-
-    name: str
-    path: Path
-
-
-def list_inputs(path: str | Path, *, split: str | None = None) -> list[InputImage]:
-    """The images under ``path``: one image file, a folder of images, or a dataset folder.
-
-    A dataset folder (DRIVE, CHASE_DB1, STARE, HRF, CAVRI-C, generic layouts) gives its
-    images with their dataset names (labels are not needed and not read); ``split``
-    selects one split of it. Any other folder gives the image files directly inside it,
-    named by their stem.
-
-    Raises:
-        InputError: missing path, a file that is not an image, a folder without images,
-            or two images with the same name.
-    """
-    p = Path(path)
-    if not p.exists():
-        raise InputError("input not found; expected an image, a folder of images or a dataset", p)
-    if p.is_file():
-        if split is not None:
-            raise UsageError(f"split={split!r} applies to dataset folders, not to one image", p)
-        if not is_image_file(p):
-            raise InputError(
-                "not an image file (expected .png, .jpg, .tif, .bmp, .gif, .ppm ...)", p
-            )
-        return [InputImage(stem(p), p)]
-    if detect_layout(p) is not None or (p / "dataset.json").is_file():
-        refs = index_dataset(p, detect_format(p), split)
-        return [InputImage(r.name, r.image_path) for r in refs]
-    if split is not None:
-        raise UsageError(f"split={split!r}: this folder is not a dataset with splits", p)
-    files = sorted((f for f in p.iterdir() if is_image_file(f)), key=lambda f: natural_key(f.name))
-    if not files:
-        raise InputError("no image files in this folder (and not a known dataset layout)", p)
-    items = [InputImage(stem(f), f) for f in files]
-    twice = [n for n, c in Counter(i.name for i in items).items() if c > 1]
-    if twice:
-        clash = [i.path.name for i in items if i.name == twice[0]]
-        raise InputError(
-            f"two images share the name {twice[0]!r} ({', '.join(clash)}); rename one", p
-        )
-    return items
-
-
-_REUSE_APPLIED: list[bool] = []
-
-
-def reuse_freed_memory() -> bool:
-    """Let this process keep and reuse freed memory instead of handing it back (glibc only).
-
-    By default glibc serves every allocation above ~32 MB with a fresh ``mmap`` and returns
-    it on free, so each forward pass over a big image page-faults its activations in anew
-    (about 470,000 faults per DRIVE-sized IterNet pass). Raising ``M_MMAP_THRESHOLD`` and
-    ``M_TRIM_THRESHOLD`` to 1 GiB / 2 GiB keeps that memory in the process for the next
-    image: on 2 CPU cores the fp32 whole-image pass drops from ~3.3 s to ~1.8 s, and peak
-    RSS grows by ~30 %. Process-wide and one-way; the predict/evaluate commands and
-    :class:`Predictor` (``reuse_memory=True``) call it for CPU inference. Set the
-    environment variable ``OCTVESSEL_MALLOC_TUNING=0`` to leave the allocator alone.
-
-    Returns:
-        True when the settings were applied (now or before).
-    """
-    if _REUSE_APPLIED:
-        return _REUSE_APPLIED[0]
-    ok = False
-    if os.environ.get("OCTVESSEL_MALLOC_TUNING", "1") != "0" and sys.platform.startswith("linux"):
-        try:
-            import ctypes
-
-            libc = ctypes.CDLL("libc.so.6")
-            m_trim_threshold, m_mmap_threshold = -1, -3
-            ok = bool(libc.mallopt(m_mmap_threshold, 1 << 30)) and bool(
-                libc.mallopt(m_trim_threshold, (1 << 31) - 1)
-            )
-        except (OSError, AttributeError):
-            ok = False
-    _REUSE_APPLIED.append(ok)
-    return ok
-
-
-def dist_rank() -> tuple[int, int]:
-    """(rank, world size) of this process under torchrun; (0, 1) otherwise."""
-    try:
-        rank = int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0")))
-        world = int(os.environ.get("WORLD_SIZE", os.environ.get("LOCAL_WORLD_SIZE", "1")))
-    except ValueError:
-        raise UsageError(
-            f"RANK={os.environ.get('RANK')!r} / WORLD_SIZE={os.environ.get('WORLD_SIZE')!r}: "
-            "expected integers"
-        ) from None
-    if world < 1 or not 0 <= rank < world:
-        raise UsageError(f"RANK={rank}, WORLD_SIZE={world}: expected 0 <= RANK < WORLD_SIZE")
-    return rank, world
-
-
-def shard(items: list[Any], rank: int, world_size: int) -> list[Any]:
-    """This rank's share: items ``rank``, ``rank + world_size``, ... (disjoint, complete)."""
-    if world_size < 1 or not 0 <= rank < world_size:
-        raise UsageError(f"rank={rank}, world_size={world_size}: expected 0 <= rank < world_size")
-    return items[rank::world_size]
-
-
-def output_paths(out_dir: str | Path, name: str) -> dict[str, Path]:
-    """The output files of image ``name``: kind -> path (see :data:`OUTPUTS`)."""
-    return {kind: Path(out_dir) / f"{name}{suffix}" for kind, suffix in OUTPUTS.items()}
+from octvessel.runtime import dist_env, dist_rank, reuse_freed_memory, select_device
 
 
 @dataclass
@@ -234,22 +113,7 @@ class Predictor:
         if preprocessing is None:
             preprocessing = bundle.preprocessing if bundle is not None else Preprocessing()
         self.preprocessing = preprocessing
-        if device is None:
-            device = default_device()
-            if device.type == "cuda":
-                device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        try:
-            self.device = torch.device(device)
-        except (RuntimeError, TypeError):
-            raise UsageError(
-                f"device={device!r}: expected cpu, cuda, cuda:N (or another torch device)"
-            ) from None
-        if self.device.type == "cuda" and not torch.cuda.is_available():
-            raise UsageError(f"device={device!r}: no CUDA device is available here; use cpu")
-        if self.device.type == "cuda" and (self.device.index or 0) >= torch.cuda.device_count():
-            raise UsageError(
-                f"device={device!r}: only {torch.cuda.device_count()} CUDA device(s) here"
-            )
+        self.device = select_device(device, local_rank=dist_env().local_rank)
         self.model = model.to(self.device).eval()
         if self.config.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
@@ -307,23 +171,10 @@ class Predictor:
         overwrite: bool = False,
         kinds: tuple[str, ...] | None = None,
     ) -> list[Path]:
-        """Write the probability (16-bit PNG, float32 TIFF), mask and overlay of one image.
-
-        Only ``kinds`` (default all of :data:`OUTPUTS`) are written; each atomically.
-        Existing files raise :class:`InputError` unless ``overwrite``.
-        """
-        paths = output_paths(out_dir, name)
-        mask = prob >= threshold
-        writers = {
-            "prob_png": lambda p: write_image(p, prob, bits=16, overwrite=overwrite),
-            "prob_tif": lambda p: write_image(p, prob, overwrite=overwrite),
-            "mask": lambda p: write_mask(p, mask, overwrite=overwrite),
-            "overlay": lambda p: write_image(p, overlay(image, mask), overwrite=overwrite),
-        }
-        written = []
-        for kind in kinds or tuple(OUTPUTS):
-            written.append(writers[kind](paths[kind]))
-        return written
+        """Write the outputs of one image (see :func:`octvessel.inference.outputs.write_outputs`)."""
+        return write_outputs(
+            out_dir, name, image, prob, threshold=threshold, overwrite=overwrite, kinds=kinds
+        )
 
     def predict_file(
         self,
@@ -360,25 +211,7 @@ class Predictor:
         }
 
     def _check_manifest(self, out_dir: Path, threshold: float, overwrite: bool) -> None:
-        """Refuse to mix outputs of another model or threshold into a folder (unless overwrite).
-
-        Resource settings (memory budget, batch size) may differ between runs.
-        """
-        path = out_dir / MANIFEST
-        mine = _comparable(self.manifest(threshold))
-        if path.is_file() and not overwrite:
-            try:
-                theirs = _comparable(json.loads(path.read_text(encoding="utf-8")))
-            except (OSError, ValueError):
-                theirs = None
-            keys = ("weights_sha256", "preprocessing", "inference", "threshold")
-            if isinstance(theirs, dict) and any(theirs.get(k) != mine[k] for k in keys):
-                differ = [k for k in keys if theirs.get(k) != mine[k]]
-                raise InputError(
-                    f"holds predictions made with another {' / '.join(differ)}; "
-                    "pass --overwrite (overwrite=True) to redo them, or choose another folder",
-                    out_dir,
-                )
+        check_manifest(out_dir, self.manifest(threshold), overwrite)
 
     def predict_folder(
         self,
@@ -440,17 +273,6 @@ class Predictor:
             summary.vessel_fraction.append(float(np.mean(prob >= threshold)))
         summary.seconds = time.perf_counter() - t0
         return summary
-
-
-#: inference settings that change resources, not results: free to differ on a rerun
-RESOURCE_SETTINGS = ("memory_budget_mb", "batch_size")
-
-
-def _comparable(manifest: Any) -> Any:
-    if isinstance(manifest, dict) and isinstance(manifest.get("inference"), dict):
-        inference = {k: v for k, v in manifest["inference"].items() if k not in RESOURCE_SETTINGS}
-        return {**manifest, "inference": inference}
-    return manifest
 
 
 def _check_threshold(threshold: float) -> None:

@@ -16,11 +16,11 @@ from octvessel.config import JsonConfig, check_fraction, check_int
 from octvessel.data.augment import AUGMENT_MODES
 from octvessel.errors import InputError, UsageError
 from octvessel.precision import PRECISIONS
+from octvessel.runtime import DEVICES
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULERS = ("none", "cosine", "plateau")
 LOSSES = ("bce",)
-DEVICES = ("auto", "cpu", "cuda")
 
 
 @dataclass(frozen=True)

@@ -7,35 +7,15 @@ nccl on CUDA. Without those variables everything is a single process (rank 0 of 
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
-
 import torch
 import torch.distributed as dist
 
-
-@dataclass(frozen=True)
-class DistEnv:
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    @property
-    def active(self) -> bool:
-        return self.world > 1
+from octvessel.runtime import DistEnv, dist_env
 
 
 def env_from_os() -> DistEnv:
-    """The process's place under torchrun (or 0 of 1)."""
-    return DistEnv(
-        rank=int(os.environ.get("RANK", 0)),
-        world=int(os.environ.get("WORLD_SIZE", 1)),
-        local_rank=int(os.environ.get("LOCAL_RANK", 0)),
-    )
+    """The process's place under torchrun (or 0 of 1); parsed by :func:`octvessel.runtime.dist_env`."""
+    return dist_env()
 
 
 def init(env: DistEnv, device: torch.device) -> None:

@@ -45,6 +45,7 @@ from octvessel.models.base import SegmentationModel
 from octvessel.models.pretrained import CONFIG_NAME, BundleConfig, save_weights
 from octvessel.precision import autocast_for
 from octvessel.preprocessing import Preprocessing
+from octvessel.runtime import select_device
 from octvessel.training import distributed
 from octvessel.training.checkpoint import STATE_NAME, load_state, save_state
 from octvessel.training.config import TrainConfig
@@ -82,14 +83,6 @@ class TrainResult:
 
 
 # ----------------------------------------------------------------------------- pieces
-
-
-def select_device(name: str) -> torch.device:
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UsageError("device=cuda but no CUDA device is available")
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def build_model(cfg: TrainConfig) -> tuple[SegmentationModel, Preprocessing]:
