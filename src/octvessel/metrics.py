@@ -1,4 +1,4 @@
-"""Segmentation metrics as pure functions over arrays (DESIGN.md section 7).
+"""Segmentation metrics as pure functions over arrays and confusion counts.
 
 One protocol for every model: pixels inside the FOV, at the label's native resolution,
 pooled over all images (the headline) and per image (mean and std). Threshold metrics come
@@ -149,7 +149,7 @@ def evaluate(
     if not 0.0 <= threshold <= 1.0:
         raise UsageError(f"threshold={threshold}: expected a value in [0, 1]")
     names = list(names) if names is not None else [str(i) for i in range(len(probs))]
-    pooled_p, pooled_l, per_image, total = [], [], [], Confusion(0, 0, 0, 0)
+    pooled_p, pooled_l, counts = [], [], []
     for i, (p, lab) in enumerate(zip(probs, labels, strict=True)):
         fov = np.ones(np.shape(lab), bool) if fovs is None else np.asarray(fovs[i], bool)
         if np.shape(fov) != np.shape(lab):
@@ -159,18 +159,37 @@ def evaluate(
         if not fov.any():
             raise UsageError(f"image {names[i]}: the FOV mask is empty (no pixels to score)")
         p_in, l_in = np.asarray(p, np.float32)[fov], np.asarray(lab, bool)[fov]
-        c = confusion(p_in >= threshold, l_in)
-        total = total + c
+        counts.append(confusion(p_in >= threshold, l_in))
         pooled_p.append(p_in)
         pooled_l.append(l_in)
-        row = {
-            "name": names[i],
-            "auc_roc": auc_roc(p_in, l_in),
-            "auc_pr": auc_pr(p_in, l_in),
-            **threshold_metrics(c),
-        }
-        per_image.append(row)
-    all_p, all_l = np.concatenate(pooled_p), np.concatenate(pooled_l)
+    return summarize(pooled_p, pooled_l, counts, threshold, names)
+
+
+def summarize(
+    probs: Sequence[np.ndarray],
+    labels: Sequence[np.ndarray],
+    counts: Sequence[Confusion],
+    threshold: float,
+    names: Sequence[str],
+) -> dict:
+    """:func:`evaluate`'s dict from each image's FOV pixels and its confusion counts.
+
+    ``probs[i]`` (float32, flat) and ``labels[i]`` (bool, flat) are image i's FOV pixels,
+    ``counts[i]`` their confusion at ``threshold`` (counted once, by the caller); pooled
+    threshold metrics come from the summed counts, pooled AUCs from all pixels together.
+    """
+    per_image, total = [], Confusion(0, 0, 0, 0)
+    for name, p_in, l_in, c in zip(names, probs, labels, counts, strict=True):
+        total = total + c
+        per_image.append(
+            {
+                "name": name,
+                "auc_roc": auc_roc(p_in, l_in),
+                "auc_pr": auc_pr(p_in, l_in),
+                **threshold_metrics(c),
+            }
+        )
+    all_p, all_l = np.concatenate(probs), np.concatenate(labels)
     pooled = {
         "auc_roc": auc_roc(all_p, all_l),
         "auc_pr": auc_pr(all_p, all_l),
@@ -183,7 +202,7 @@ def evaluate(
         std = dict(zip(METRICS, np.nanstd(table, axis=0).tolist(), strict=True))
     return {
         "threshold": threshold,
-        "n_images": len(probs),
+        "n_images": len(per_image),
         "n_pixels": int(all_l.size),
         "confusion": asdict(total),
         "pooled": pooled,

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from octvessel import __version__, atomic
+from octvessel import __version__, atomic, layout
 from octvessel.cv.aggregate import (
     aggregate_folds,
     arm_csv,
@@ -30,14 +30,15 @@ from octvessel.cv.config import Arm, CVConfig, make_arms
 from octvessel.cv.splits import SCHEMA, SPLITS_NAME, Fold, make_folds, read_splits, splits_document
 from octvessel.data.datasets import detect_format, index_dataset
 from octvessel.errors import InputError, UsageError
-from octvessel.metrics import curves, evaluate, json_safe
+from octvessel.evaluation.accumulator import PixelAccumulator
+from octvessel.metrics import json_safe
 
-CV_CONFIG_NAME = "cv.json"
-CV_METRICS_JSON = "cv_metrics.json"
-CV_METRICS_CSV = "cv_metrics.csv"
-COMPARISON_JSON = "comparison.json"
-COMPARISON_CSV = "comparison.csv"
-FOLD_DONE_NAME = "fold.json"
+CV_CONFIG_NAME = layout.CV_CONFIG
+CV_METRICS_JSON = layout.CV_METRICS_JSON
+CV_METRICS_CSV = layout.CV_METRICS_CSV
+COMPARISON_JSON = layout.COMPARISON_JSON
+COMPARISON_CSV = layout.COMPARISON_CSV
+FOLD_DONE_NAME = layout.FOLD_DONE
 
 
 @dataclass
@@ -91,13 +92,13 @@ def _fold_finished(
     from octvessel.training.trainer import RESUME_FREE, saved_config
 
     path = fold_dir / FOLD_DONE_NAME
-    if not path.is_file() or not (fold_dir / "eval" / "metrics.json").is_file():
+    if not path.is_file() or not (fold_dir / layout.FOLD_EVAL / layout.METRICS_JSON).is_file():
         return None
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    saved = saved_config(fold_dir / "run").to_dict()
+    saved = saved_config(fold_dir / layout.FOLD_RUN).to_dict()
     diff = [k for k, v in recipe.to_dict().items() if k not in RESUME_FREE and saved.get(k) != v]
     if diff:
         raise InputError(
@@ -116,35 +117,29 @@ def _fold_finished(
     return record
 
 
-def _fold_pixels(
-    eval_dir: Path, samples: Mapping[str, Any], names: Sequence[str]
-) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """FOV probabilities (float32) and labels (bool) of a fold's saved predictions."""
+def _fold_accumulator(
+    eval_dir: Path, samples: Mapping[str, Any], names: Sequence[str], threshold: float
+) -> PixelAccumulator:
+    """The FOV pixels of a fold's saved predictions, on their labels' grids."""
     from octvessel.evaluation import find_prediction, read_probability
-    from octvessel.inference import resample
 
-    probs, labels = [], []
+    acc = PixelAccumulator(threshold)
     for name in names:
         s = samples[name]
-        path = find_prediction(eval_dir / "predictions", [name])
+        path = find_prediction(eval_dir / layout.PREDICTIONS_DIR, [name])
         if path is None:
             raise InputError(f"the prediction of {name} is missing; rerun the cv", eval_dir)
-        prob = read_probability(path)
-        if prob.shape != s.label.shape:
-            prob = resample(prob, s.label.shape)
-        probs.append(np.clip(prob[s.fov], 0.0, 1.0).astype(np.float32))
-        labels.append(s.label[s.fov])
-    return probs, labels
+        acc.update(read_probability(path), s.label, s.fov, name, where=path)
+    return acc
 
 
-def arm_curves(
-    fold_pixels: Sequence[tuple[list[np.ndarray], list[np.ndarray]]],
-) -> tuple[Any, list[Any]]:
+def arm_curves(folds: Sequence[PixelAccumulator]) -> tuple[Any, list[Any]]:
     """Pooled and per-fold :class:`~octvessel.metrics.Curves` (None for one class)."""
-    per_fold = [curves(np.concatenate(p), np.concatenate(lab)) for p, lab in fold_pixels]
-    all_p = np.concatenate([np.concatenate(p) for p, _ in fold_pixels])
-    all_l = np.concatenate([np.concatenate(lab) for _, lab in fold_pixels])
-    return curves(all_p, all_l), per_fold
+    per_fold = [acc.curves() for acc in folds]
+    pooled = PixelAccumulator(folds[0].threshold)
+    for acc in folds:
+        pooled.merge(acc)
+    return pooled.curves(), per_fold
 
 
 def write_arm_figures(arm_dir: Path, agg: Mapping[str, Any], pooled_c: Any, fold_c: list) -> None:
@@ -262,7 +257,7 @@ def run_cv(
                 )
             }
             arm_dir = out / arm.name
-            fold_results, fold_pixels = [], []
+            fold_results, fold_accs = [], []
             for fold in folds:
                 tag = f"{arm.name} fold {fold.index}/{len(folds)}"
                 record = _run_fold(
@@ -270,7 +265,7 @@ def run_cv(
                     fmt,
                     arm,
                     fold,
-                    arm_dir / f"fold_{fold.index}",
+                    layout.fold_dir(arm_dir, fold.index),
                     recipes[arm.model],
                     samples,
                     config,
@@ -289,16 +284,15 @@ def run_cv(
                     result.seconds = time.perf_counter() - t0
                     return result
                 (result.skipped if record["skipped"] else result.trained).append(tag)
-                eval_dir = arm_dir / f"fold_{fold.index}" / "eval"
-                fold_results.append(json.loads((eval_dir / "metrics.json").read_text()))
-                fold_pixels.append(_fold_pixels(eval_dir, samples, fold.test))
-            all_p = [p for ps, _ in fold_pixels for p in ps]
-            all_l = [lab for _, ls in fold_pixels for lab in ls]
-            pooled = evaluate(
-                all_p, all_l, None, config.threshold, [n for f in folds for n in f.test]
-            )
+                eval_dir = layout.fold_eval_dir(arm_dir, fold.index)
+                fold_results.append(json.loads((eval_dir / layout.METRICS_JSON).read_text()))
+                fold_accs.append(_fold_accumulator(eval_dir, samples, fold.test, config.threshold))
+            arm_acc = PixelAccumulator(config.threshold)
+            for acc in fold_accs:
+                arm_acc.merge(acc)
+            pooled = arm_acc.aggregate().to_dict()
             agg = aggregate_folds(fold_results, pooled)
-            pooled_c, fold_c = arm_curves(fold_pixels)
+            pooled_c, fold_c = arm_curves(fold_accs)
             atomic.write_json(arm_dir / CV_METRICS_JSON, json_safe(agg))
             write_arm_figures(arm_dir, agg, pooled_c, fold_c)
             result.arms.append(
@@ -343,7 +337,7 @@ def _run_fold(
     from octvessel.training.trainer import TRAIN_CONFIG_NAME
 
     train_samples = [samples[n] for n in fold.train]
-    run_dir, eval_dir = fold_dir / "run", fold_dir / "eval"
+    run_dir, eval_dir = fold_dir / layout.FOLD_RUN, fold_dir / layout.FOLD_EVAL
     if overwrite:
         (fold_dir / FOLD_DONE_NAME).unlink(missing_ok=True)
     else:

@@ -1,5 +1,10 @@
-"""How numbers are computed for a dataset: pooled FOV pixels, per-image metrics, outputs."""
+"""How numbers are computed: one pixel accumulator, typed results, dataset evaluation.
 
+:class:`PixelAccumulator` applies the protocol (label grid, clip, FOV pixels, confusion
+counted once) for ``evaluate``, ``cv`` and training validation alike.
+"""
+
+from octvessel.evaluation.accumulator import PixelAccumulator
 from octvessel.evaluation.dataset import (
     JACCARD_NOTE,
     OUTPUT_FILES,
@@ -11,11 +16,14 @@ from octvessel.evaluation.dataset import (
     metrics_csv,
     read_probability,
 )
+from octvessel.evaluation.results import EvaluationResult
 
 __all__ = [
+    "EvaluationResult",
     "JACCARD_NOTE",
     "OUTPUT_FILES",
     "PREDICTION_PATTERNS",
+    "PixelAccumulator",
     "choose_split",
     "evaluate_dataset",
     "find_prediction",

@@ -25,24 +25,21 @@ import json
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from octvessel import atomic
+from octvessel import atomic, layout
 from octvessel.data import read_image
 from octvessel.data.datasets import index_dataset
 from octvessel.data.layouts import SampleRef, stem
 from octvessel.errors import InputError, UsageError
-from octvessel.inference import resample
+from octvessel.evaluation.accumulator import PixelAccumulator
 from octvessel.metrics import (
     METRICS,
-    confusion,
     curves,
-    evaluate,
     format_table,
     json_safe,
 )
@@ -56,7 +53,7 @@ PREDICTION_PATTERNS = (
     "{}.tiff",
     "{}.png",
 )
-OUTPUT_FILES = ("metrics.json", "metrics.csv", "roc.png", "pr.png")
+OUTPUT_FILES = layout.EVALUATION_FILES
 
 JACCARD_NOTE = (
     "The IterNet / retina-unet / BCDU-Net reference scripts print a 'Jaccard similarity "
@@ -94,15 +91,6 @@ def choose_split(dataset: str | Path, split: str | None, format: str = "auto") -
         return split
     refs = index_dataset(dataset, format)
     return "test" if any(r.split == "test" for r in refs) else None
-
-
-@dataclass
-class _Pooled:
-    """FOV pixels of every image, kept for pooled metrics and curves."""
-
-    probs: list[np.ndarray] = field(default_factory=list)
-    labels: list[np.ndarray] = field(default_factory=list)
-    names: list[str] = field(default_factory=list)
 
 
 def _iter_probabilities(
@@ -213,12 +201,12 @@ def evaluate_dataset(
     if names is not None:
         refs = _select_names(refs, names, dataset)
     save_dir = (
-        out / "predictions"
+        out / layout.PREDICTIONS_DIR
         if (save_predictions and out is not None and predictor is not None)
         else None
     )
 
-    pooled, resampled, per_conf = _Pooled(), [], []
+    acc = PixelAccumulator(threshold, allow_resample=allow_resample)
     t0 = time.perf_counter()
     stream = _iter_probabilities(refs, pred_dir, predictor, save_dir, threshold, overwrite)
     for sample, prob, path in tqdm(
@@ -229,36 +217,24 @@ def evaluate_dataset(
         disable=not progress,
         file=sys.stderr,
     ):
-        label, fov = sample.label, sample.fov
-        if not fov.any():
+        if not sample.fov.any():
             raise InputError(
                 "the FOV mask is empty: no pixels to score", sample.fov_path or sample.path
             )
-        if prob.shape != label.shape:
-            where = path or sample.path
-            if not allow_resample:
-                raise InputError(
-                    f"prediction is {prob.shape[1]}x{prob.shape[0]} (WxH) but the label "
-                    f"{sample.label_path} is {label.shape[1]}x{label.shape[0]}; they must match "
-                    "(or allow resampling)",
-                    where,
-                )
-            resampled.append(
-                {"name": sample.name, "from": list(prob.shape), "to": list(label.shape)}
-            )
-            prob = resample(prob, label.shape)
-        pooled.probs.append(np.clip(prob[fov], 0.0, 1.0).astype(np.float32))
-        pooled.labels.append(label[fov])
-        pooled.names.append(sample.name)
-        per_conf.append(confusion(pooled.probs[-1] >= threshold, pooled.labels[-1]))
+        acc.update(
+            prob,
+            sample.label,
+            sample.fov,
+            sample.name,
+            where=path or sample.path,
+            label_where=sample.label_path,
+        )
     seconds = time.perf_counter() - t0
 
-    result = evaluate(pooled.probs, pooled.labels, None, threshold=threshold, names=pooled.names)
-    for row, c in zip(result["per_image"], per_conf, strict=True):
-        row.update({"tp": c.tp, "fp": c.fp, "fn": c.fn, "tn": c.tn})
-    all_p, all_l = np.concatenate(pooled.probs), np.concatenate(pooled.labels)
-    pooled_curves = curves(all_p, all_l)
+    result = acc.aggregate().to_dict()
+    pooled_curves = acc.curves()
     result["f1_optimal"] = pooled_curves.f1_optimal() if pooled_curves is not None else None
+    resampled = acc.resampled
     source = (
         {"predictions": str(pred_dir), **_manifest_of(pred_dir)}
         if pred_dir is not None
@@ -288,7 +264,7 @@ def evaluate_dataset(
         "notes": notes,
     }
     if out is not None:
-        _write_outputs(out, result, pooled, pooled_curves, figures, overwrite)
+        _write_outputs(out, result, acc, pooled_curves, figures, overwrite)
     return result
 
 
@@ -306,18 +282,18 @@ def _select_names(refs: list[SampleRef], names: Sequence[str], dataset: str | Pa
 def _write_outputs(
     out: Path,
     result: dict[str, Any],
-    pooled: _Pooled,
+    acc: PixelAccumulator,
     pooled_curves: Any,
     figures: bool,
     overwrite: bool,
 ) -> None:
-    atomic.write_json(out / "metrics.json", json_safe(result), overwrite=overwrite)
-    atomic.write_text(out / "metrics.csv", metrics_csv(result), overwrite=overwrite)
+    atomic.write_json(out / layout.METRICS_JSON, json_safe(result), overwrite=overwrite)
+    atomic.write_text(out / layout.METRICS_CSV, metrics_csv(result), overwrite=overwrite)
     if not figures or pooled_curves is None:
         return
     from octvessel.visualize import pr_figure, roc_figure, save_figure
 
-    per_image = [curves(p, lab) for p, lab in zip(pooled.probs, pooled.labels, strict=True)]
+    per_image = [curves(p, lab) for p, lab in zip(acc.probs, acc.labels, strict=True)]
     per_image = per_image if len(per_image) <= 50 else None
     pooled_m, thr = result["pooled"], result["threshold"]
     fig = roc_figure(
@@ -327,7 +303,7 @@ def _write_outputs(
         threshold=thr,
         per_image=per_image,
     )
-    save_figure(fig, out / "roc.png")
+    save_figure(fig, out / layout.ROC_FIGURE)
     fig = pr_figure(
         pooled_curves,
         pooled_m["auc_pr"],
@@ -336,7 +312,7 @@ def _write_outputs(
         f1_optimal=result["f1_optimal"],
         per_image=per_image,
     )
-    save_figure(fig, out / "pr.png")
+    save_figure(fig, out / layout.PR_FIGURE)
 
 
 def metrics_csv(result: dict[str, Any]) -> str:
@@ -386,7 +362,7 @@ def format_report(result: dict[str, Any]) -> str:
 
 def _manifest_of(pred_dir: Path) -> dict[str, Any]:
     """What ``octvessel predict`` recorded about a predictions folder (model, settings)."""
-    path = pred_dir / "prediction.json"
+    path = pred_dir / layout.PREDICTION_MANIFEST
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
