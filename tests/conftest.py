@@ -89,3 +89,57 @@ def fundus(
 def make_fundus() -> Callable[..., tuple[np.ndarray, np.ndarray]]:
     """The :func:`fundus` generator, for tests that need fundus-like pictures."""
     return fundus
+
+
+#: the smallest IterNet the tests build (one refinement, 4 base channels)
+TINY_ITERNET = {"base_channels": 4, "iterations": 1}
+
+
+def tiny_iternet(seed: int = 0, **config):
+    """A tiny IterNet (``TINY_ITERNET`` plus ``config``), seeded, in eval mode."""
+    import torch
+
+    from octvessel.models import create_model
+
+    torch.manual_seed(seed)
+    return create_model("iternet", **{**TINY_ITERNET, **config}).eval()
+
+
+@pytest.fixture
+def make_tiny_iternet() -> Callable[..., object]:
+    """The :func:`tiny_iternet` builder."""
+    return tiny_iternet
+
+
+def write_generic_dataset(
+    root: Path, n: int = 3, h: int = 30, w: int = 34, seed: int = 0, fov_margin: int = 4
+) -> dict[str, dict[str, np.ndarray]]:
+    """A generic labelled dataset (images/, labels/, masks/, split ``test``) under ``root``.
+
+    Returns ``{"labels": {name: bool H x W}, "fovs": {name: bool H x W}}``.
+    """
+    from octvessel import atomic
+    from octvessel.data import write_image, write_mask
+
+    rng = np.random.default_rng(seed)
+    labels, fovs = {}, {}
+    for i in range(n):
+        name = f"case{i}"
+        label = rng.random((h, w)) < 0.25
+        fov = np.zeros((h, w), bool)
+        fov[fov_margin:-fov_margin, fov_margin:-fov_margin] = True
+        image = rng.random((h, w, 3)) * 0.5 + 0.4 * label[..., None]
+        write_image(root / "images" / f"{name}.png", (image * 255).astype(np.uint8))
+        write_mask(root / "labels" / f"{name}.png", label)
+        write_mask(root / "masks" / f"{name}.png", fov)
+        labels[name], fovs[name] = label, fov
+    atomic.write_json(root / "dataset.json", {"splits": {"test": list(labels)}})
+    return {"labels": labels, "fovs": fovs}
+
+
+@pytest.fixture
+def generic_dataset(tmp_path: Path) -> Path:
+    """A 3-image generic labelled dataset (30 x 34, split ``test``) in a temporary folder."""
+    root = tmp_path / "generic_dataset"
+    write_generic_dataset(root)
+    return root

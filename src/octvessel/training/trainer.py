@@ -4,7 +4,8 @@
 :func:`train`. A run folder holds:
 
 - ``train_config.json`` (the resolved recipe), ``splits.json`` (training/validation names);
-- ``best.safetensors`` (best validation AUC, or lowest training loss without validation),
+- ``best.safetensors`` (the epoch best by ``best_metric``: validation AUC, or validation
+  loss when the validation pixels hold one class, or training loss without validation),
   ``last.safetensors``, ``config.json`` (bundle config with both sha256), ``README.md``;
 - ``training_state.safetensors`` (optimiser, scheduler, scaler, RNG, position);
 - ``log.csv`` (one row per epoch) and ``progress.png``.
@@ -19,7 +20,6 @@ import contextlib
 import csv
 import io
 import json
-import math
 import platform
 import re
 import signal
@@ -30,7 +30,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
@@ -56,6 +55,7 @@ from octvessel.training.data import (
     fingerprint,
     split_validation,
 )
+from octvessel.training.validation import BEST_METRICS, best_metric, improves, validate
 
 TRAIN_CONFIG_NAME = "train_config.json"
 SPLITS_NAME = "splits.json"
@@ -241,7 +241,6 @@ def train_one_epoch(
     return False
 
 
-@torch.inference_mode()
 def evaluate(
     model: SegmentationModel,
     samples: Sequence[Sample],
@@ -249,28 +248,8 @@ def evaluate(
     device: torch.device,
     precision: str,
 ) -> dict[str, float]:
-    """Validation on whole images: pooled AUC-ROC inside the FOV, and the mean BCE of the final output."""
-    from octvessel.metrics import auc_roc
-
-    model.eval()
-    probs, labels, bce = [], [], []
-    for s in samples:
-        x = (
-            torch.from_numpy(pre(s.image))[None]
-            .to(device)
-            .contiguous(memory_format=torch.channels_last)
-        )
-        with autocast_for(device, precision if precision != "fp16" else "fp32"):
-            logit = model(x)[-1].float()[0, 0]
-        target = torch.from_numpy(s.label.astype(np.float32)).to(device)
-        fov = torch.from_numpy(s.fov).to(device)
-        bce.append(float(F.binary_cross_entropy_with_logits(logit[fov], target[fov])))
-        probs.append(torch.sigmoid(logit)[fov].cpu().numpy())
-        labels.append(s.label[s.fov])
-    return {
-        "val_auc": auc_roc(np.concatenate(probs), np.concatenate(labels)),
-        "val_loss": float(np.mean(bce)),
-    }
+    """Validation on whole images through the inference engine (see :mod:`.validation`)."""
+    return validate(model, samples, pre, device, precision)
 
 
 # ----------------------------------------------------------------------------- files
@@ -577,7 +556,7 @@ def _run(  # noqa: PLR0913, PLR0915
         "hardware": f"{device.type}: {torch.cuda.get_device_name(device) if device.type == 'cuda' else (platform.processor() or platform.machine())}, {torch.get_num_threads()} threads",
         "octvessel_version": __version__,
         "torch_version": torch.__version__,
-        "best_metric": "val_auc" if val_samples else "neg_train_loss",
+        "best_metric": best_metric(val_samples),
         **({"init_from": cfg.init_from, "init_sha256": init_sha} if init_sha is not None else {}),
     }
 
@@ -712,7 +691,6 @@ def _run(  # noqa: PLR0913, PLR0915
                 * env.world
                 / max(state.data_seconds + state.compute_seconds, 1e-9),
             }
-            metric = -row["loss"]
             if val_samples:
                 scores = (
                     evaluate(model, val_samples, pre, device, cfg.precision)
@@ -726,17 +704,13 @@ def _run(  # noqa: PLR0913, PLR0915
                     torch.distributed.broadcast(t, src=0)
                     scores = {"val_auc": float(t[0]), "val_loss": float(t[1])}
                 row.update(scores)
-                metric = (
-                    scores["val_auc"] if math.isfinite(scores["val_auc"]) else -scores["val_loss"]
-                )
-                if cfg.scheduler == "plateau":
-                    scheduler.step(metric)
-            elif cfg.scheduler == "plateau":
-                scheduler.step(metric)
+            value = row["loss" if meta["best_metric"] == "train_loss" else meta["best_metric"]]
+            if cfg.scheduler == "plateau":  # its mode is "max": larger is better
+                scheduler.step(value if BEST_METRICS[meta["best_metric"]] else -value)
             history.append(row)
-            improved = best is None or metric > best
+            improved = improves(meta["best_metric"], value, best)
             if improved:
-                best, best_epoch = metric, epoch + 1
+                best, best_epoch = value, epoch + 1
             epoch, start_step, partial = epoch + 1, 0, EpochState()
             save("best" if improved else "last", epoch, 0, None)
             if env.is_main:
