@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from octvessel import __version__, atomic
+from octvessel import __version__, atomic, layout
 from octvessel.config import JsonConfig, check_bool, check_int
 from octvessel.data import write_image, write_mask
 from octvessel.errors import InputError
@@ -68,9 +68,9 @@ def run_demo(
 
     cfg = cfg or DemoConfig()
     out = Path(out)
-    if (out / "metrics.json").exists() and not overwrite:
+    if (out / layout.METRICS_JSON).exists() and not overwrite:
         raise InputError("holds a finished demo already; pass --overwrite to redo it", out)
-    atomic.check_writable(out / "metrics.json", overwrite=True)
+    atomic.check_writable(out / layout.METRICS_JSON, overwrite=True)
     model, bundle = load_model(cfg.model)  # fail early on a bad model reference
     timing: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -96,10 +96,10 @@ def run_demo(
     print("[3/6] en-face reconstructions P1 (full depth), P2 (retina), P3 (shadow slab)")
     enfaces = reconstruct_all(volume, VARIANTS, boundaries=boundaries)
     timing["reconstruct_s"] = time.perf_counter() - t
-    recon_dir = out / "reconstructions"
+    recon_dir = out / layout.RECONSTRUCTIONS_DIR
     for ef in enfaces:
         write_image(recon_dir / f"phantom_{ef.preset}.png", ef.image, overwrite=overwrite)
-    write_mask(recon_dir / "phantom_truth.png", phantom.vessels, overwrite=overwrite)
+    write_mask(recon_dir / layout.PHANTOM_TRUTH, phantom.vessels, overwrite=overwrite)
 
     t = time.perf_counter()
     print(
@@ -139,8 +139,8 @@ def run_demo(
     print_table(result["metrics"])
 
     print("[6/6] pictures and report")
-    _summary_figure(out / "summary.png", volume, boundaries, phantom, enfaces, probs, cfg.threshold)
-    atomic.write_json(out / "metrics.json", result, overwrite=True)
+    _summary_figure(out / layout.DEMO_SUMMARY, volume, boundaries, phantom, enfaces, probs, cfg.threshold)
+    atomic.write_json(out / layout.METRICS_JSON, result, overwrite=True)
     report = _report(out)
     print(
         f"done in {time.perf_counter() - t0:.1f} s. Look at: {out / 'summary.png'}"

@@ -72,6 +72,7 @@ FOLD_EVAL = "eval"
 # ------------------------------------------------------------------------ other folders
 DEMO_SUMMARY = "summary.png"
 RECONSTRUCTIONS_DIR = "reconstructions"
+PHANTOM_TRUTH = "phantom_truth.png"
 DATASET_JSON = "dataset.json"
 REPORT = "report.html"
 

@@ -36,6 +36,7 @@ from octvessel.data.layouts import (
 )
 from octvessel.data.sample import Sample
 from octvessel.errors import InputError, UsageError, check_choice
+from octvessel.layout import DATASET_JSON
 
 __all__ = ["FORMATS", "SampleRef", "detect_format", "index_dataset", "load_dataset", "load_ref"]
 
@@ -58,7 +59,7 @@ class DatasetConfig:
 
 def read_dataset_json(root: Path) -> DatasetConfig:
     """Parse and validate ``root/dataset.json``; an empty config when there is none."""
-    path = root / "dataset.json"
+    path = root / DATASET_JSON
     if not path.is_file():
         return DatasetConfig()
     try:
@@ -185,7 +186,7 @@ def index_dataset(
     if not refs:
         raise InputError(f"no {fmt} images found; expected {LAYOUTS[fmt]}", root)
     if config.splits is not None:
-        refs = _apply_json_splits(refs, config.splits, root / "dataset.json")
+        refs = _apply_json_splits(refs, config.splits, root / DATASET_JSON)
     if config.channels is not None or config.spacing is not None:
         refs = [
             replace(r, channels=config.channels or r.channels, spacing=config.spacing or r.spacing)

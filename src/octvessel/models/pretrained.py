@@ -30,18 +30,18 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
-from octvessel import __version__, atomic
+from octvessel import __version__, atomic, layout
 from octvessel.errors import InputError, OctvesselError, UsageError
 from octvessel.models.base import SegmentationModel
 from octvessel.models.registry import create_model, get_spec
 from octvessel.preprocessing import Preprocessing
 
 SCHEMA_VERSION = 1
-WEIGHTS_NAME = "model.safetensors"
-CONFIG_NAME = "config.json"
-CARD_NAME = "README.md"
+WEIGHTS_NAME = layout.BUNDLE_WEIGHTS
+CONFIG_NAME = layout.BUNDLE_CONFIG
+CARD_NAME = layout.MODEL_CARD
 #: files looked for, in order, in a training run folder
-RUN_WEIGHTS = ("best.safetensors", "model.safetensors", "last.safetensors")
+RUN_WEIGHTS = layout.RUN_WEIGHTS
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "weights"
 WEIGHT_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 #: suffixes of pickled PyTorch checkpoints: refused by :func:`load_model` (pickles can run

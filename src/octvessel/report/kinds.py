@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from octvessel import atomic
+from octvessel import atomic, layout
 from octvessel.errors import InputError
 from octvessel.metrics import METRICS
 from octvessel.report.page import Page, fmt_cell, read_json, read_log
@@ -25,7 +25,7 @@ from octvessel.report.sections import (
     versions_section,
 )
 
-REPORT_NAME = "report.html"
+REPORT_NAME = layout.REPORT
 KINDS = ("cv", "evaluation", "run", "demo")
 
 
@@ -39,21 +39,21 @@ def detect_kind(path: str | Path) -> str:
     p = Path(path)
     if not p.is_dir():
         raise InputError("expected a run, evaluation or cross-validation folder", p)
-    if (p / "cv.json").is_file() and (p / "splits.json").is_file():
+    if (p / layout.CV_CONFIG).is_file() and (p / layout.SPLITS).is_file():
         return "cv"
-    if (p / "metrics.json").is_file():
-        m = read_json(p / "metrics.json")
+    if (p / layout.METRICS_JSON).is_file():
+        m = read_json(p / layout.METRICS_JSON)
         if isinstance(m, dict) and "pooled" in m and "per_image" in m:
             return "evaluation"
         if isinstance(m, dict) and "demo" in m and isinstance(m.get("metrics"), dict):
             return "demo"
-        if not (p / "train_config.json").is_file():
+        if not (p / layout.TRAIN_CONFIG).is_file():
             raise InputError(
                 "metrics.json is neither an `octvessel evaluate` output (pooled, per_image) "
                 "nor an `octvessel demo` one",
-                p / "metrics.json",
+                p / layout.METRICS_JSON,
             )
-    if (p / "train_config.json").is_file():
+    if (p / layout.TRAIN_CONFIG).is_file():
         return "run"
     raise InputError(
         "not a training run (train_config.json), an evaluation (metrics.json) or a "
@@ -67,7 +67,7 @@ def _demo_report(d: Path, page: Page, config: ReportConfig) -> None:
     from octvessel.data import read_image, read_mask
     from octvessel.evaluation import read_probability
 
-    m = read_json(d / "metrics.json")
+    m = read_json(d / layout.METRICS_JSON)
     demo = m.get("demo", {})
     threshold = float(demo.get("threshold", 0.5))
     page.h(1, config.title or f"Demo {d.name}")
@@ -83,15 +83,15 @@ def _demo_report(d: Path, page: Page, config: ReportConfig) -> None:
         page.h(3, "Detected layer boundaries against the phantom's truth (pixels)")
         keys = sorted({k for e in errors.values() for k in e})
         page.table(["boundary", *keys], [[b, *(e.get(k) for k in keys)] for b, e in errors.items()])
-    if (d / "summary.png").is_file():
+    if (d / layout.DEMO_SUMMARY).is_file():
         page.h(2, "Summary")
-        page.image((d / "summary.png").read_bytes(), "summary", "summary.png")
+        page.image((d / layout.DEMO_SUMMARY).read_bytes(), "summary", layout.DEMO_SUMMARY)
     page.h(2, "Images")
-    truth = d / "reconstructions" / "phantom_truth.png"
+    truth = d / layout.RECONSTRUCTIONS_DIR / layout.PHANTOM_TRUTH
     images = []
     for v in m["metrics"]:
-        img = d / "reconstructions" / f"phantom_{v}.png"
-        prob = d / "predictions" / f"phantom_{v}_prob.png"
+        img = d / layout.RECONSTRUCTIONS_DIR / f"phantom_{v}.png"
+        prob = d / layout.PREDICTIONS_DIR / f"phantom_{v}_prob.png"
         if img.is_file() and prob.is_file() and truth.is_file():
             label = read_mask(truth)
             images.append(
@@ -107,7 +107,7 @@ def _demo_report(d: Path, page: Page, config: ReportConfig) -> None:
 
 
 def _run_report(d: Path, page: Page, config: ReportConfig) -> None:
-    log = read_log(d / "log.csv")
+    log = read_log(d / layout.TRAIN_LOG)
     facts = run_facts(d)
     page.h(1, config.title or f"Training run {d.name}")
     page.p(
@@ -132,14 +132,14 @@ def _run_report(d: Path, page: Page, config: ReportConfig) -> None:
     )
     page.h(2, "Training curves")
     training_section(page, [("", log)], d.name)
-    if (d / "splits.json").is_file():
+    if (d / layout.SPLITS).is_file():
         page.h(2, "Images")
-        page.pre(json.dumps(read_json(d / "splits.json"), indent=1))
+        page.pre(json.dumps(read_json(d / layout.SPLITS), indent=1))
     versions_section(page, {**facts, **generator_facts()})
 
 
 def _evaluation_report(d: Path, page: Page, config: ReportConfig) -> None:
-    m = read_json(d / "metrics.json")
+    m = read_json(d / layout.METRICS_JSON)
     source = m.get("source", {})
     page.h(1, config.title or f"Evaluation {d.name}")
     page.p(
@@ -160,8 +160,8 @@ def _evaluation_report(d: Path, page: Page, config: ReportConfig) -> None:
     page.h(3, "Per image")
     page.table(["image", *METRICS], metric_rows([(r["name"], r) for r in m["per_image"]]))
     pred_dir = (
-        d / "predictions"
-        if (d / "predictions").is_dir()
+        d / layout.PREDICTIONS_DIR
+        if (d / layout.PREDICTIONS_DIR).is_dir()
         else (Path(source["predictions"]) if source.get("predictions") else None)
     )
     names = [r["name"] for r in m["per_image"]]
@@ -173,7 +173,7 @@ def _evaluation_report(d: Path, page: Page, config: ReportConfig) -> None:
         curves_section(page, [("all", images)], m["pooled"], True, d.name)
     else:
         page.p(why or "", "note")
-        embed_existing(page, d, ["roc.png", "pr.png"])
+        embed_existing(page, d, [layout.ROC_FIGURE, layout.PR_FIGURE])
     model_dir = (
         Path(source["model"])
         if isinstance(source.get("model"), str) and Path(source["model"]).is_dir()
@@ -181,7 +181,7 @@ def _evaluation_report(d: Path, page: Page, config: ReportConfig) -> None:
     )
     if model_dir is not None:
         page.h(2, "Training curves")
-        training_section(page, [("", read_log(model_dir / "log.csv"))], model_dir.name)
+        training_section(page, [("", read_log(model_dir / layout.TRAIN_LOG))], model_dir.name)
     page.h(2, "Images")
     if images:
         caps = {
@@ -202,9 +202,9 @@ def _evaluation_report(d: Path, page: Page, config: ReportConfig) -> None:
 def _cv_report(d: Path, page: Page, config: ReportConfig) -> None:
     from octvessel.cv import CV_METRICS_JSON, FOLD_DONE_NAME, read_splits
 
-    info = read_json(d / "cv.json")
-    folds = read_splits(d / "splits.json")
-    splits_doc = read_json(d / "splits.json")
+    info = read_json(d / layout.CV_CONFIG)
+    folds = read_splits(d / layout.SPLITS)
+    splits_doc = read_json(d / layout.SPLITS)
     cfg = info.get("config", {})
     threshold = cfg.get("threshold", 0.5)
     page.h(1, config.title or f"Cross-validation {d.name}")
@@ -281,7 +281,7 @@ def _cv_report(d: Path, page: Page, config: ReportConfig) -> None:
                 info.get("format", "auto"),
                 cfg.get("observer", 1),
                 a["variant"],
-                arm_dir / f"fold_{f.index}" / "eval" / "predictions",
+                layout.fold_eval_dir(arm_dir, f.index) / layout.PREDICTIONS_DIR,
                 f.test,
             )
             if why:
@@ -292,12 +292,12 @@ def _cv_report(d: Path, page: Page, config: ReportConfig) -> None:
             curves_section(page, by_fold, g["pooled"], False, a["name"])
         else:
             page.p(why, "note")
-            embed_existing(page, arm_dir, ["roc.png", "pr.png"])
+            embed_existing(page, arm_dir, [layout.ROC_FIGURE, layout.PR_FIGURE])
         page.h(3, "Training curves")
         training_section(
             page,
             [
-                (f"fold {f.index}", read_log(arm_dir / f"fold_{f.index}" / "run" / "log.csv"))
+                (f"fold {f.index}", read_log(layout.fold_run_dir(arm_dir, f.index) / layout.TRAIN_LOG))
                 for f in folds
             ],
             a["name"],
@@ -312,7 +312,7 @@ def _cv_report(d: Path, page: Page, config: ReportConfig) -> None:
             image_rows(page, [i for _, ims in by_fold for i in ims], threshold, config, caps)
         else:
             page.p(why, "note")
-        fold_records = [arm_dir / f"fold_{f.index}" / FOLD_DONE_NAME for f in folds]
+        fold_records = [layout.fold_dir(arm_dir, f.index) / FOLD_DONE_NAME for f in folds]
         epochs = [read_json(p).get("epochs") for p in fold_records if p.is_file()]
         page.h(3, "Recipe")
         page.pre(json.dumps(a.get("recipe", {}), indent=1))

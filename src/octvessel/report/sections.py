@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from octvessel import __version__
+from octvessel import __version__, layout
 from octvessel.config import JsonConfig, check_int
 from octvessel.errors import InputError
 from octvessel.metrics import METRICS, curves
@@ -239,12 +239,12 @@ def training_section(
 def run_facts(run_dir: Path) -> dict[str, Any]:
     """Recipe, seed and versions of a training run folder."""
     facts: dict[str, Any] = {}
-    if (run_dir / "train_config.json").is_file():
-        cfg = read_json(run_dir / "train_config.json")
+    if (run_dir / layout.TRAIN_CONFIG).is_file():
+        cfg = read_json(run_dir / layout.TRAIN_CONFIG)
         facts["seed"] = cfg.get("seed")
         facts["recipe (train_config.json)"] = cfg
-    if (run_dir / "config.json").is_file():
-        bundle = read_json(run_dir / "config.json")
+    if (run_dir / layout.BUNDLE_CONFIG).is_file():
+        bundle = read_json(run_dir / layout.BUNDLE_CONFIG)
         meta = bundle.get("metadata", {})
         facts["model"] = bundle.get("model")
         facts["model_config"] = bundle.get("model_config")

@@ -15,11 +15,11 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
-from octvessel import atomic
+from octvessel import atomic, layout
 from octvessel.errors import InputError
 from octvessel.models.pretrained import sort_header
 
-STATE_NAME = "training_state.safetensors"
+STATE_NAME = layout.TRAINING_STATE
 
 
 def _split_optimizer(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

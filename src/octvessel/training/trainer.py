@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from octvessel import __version__, atomic
+from octvessel import __version__, atomic, layout
 from octvessel.data import load_dataset
 from octvessel.data.augment import AugmentConfig
 from octvessel.data.sample import Sample
@@ -57,9 +57,9 @@ from octvessel.training.data import (
 )
 from octvessel.training.validation import BEST_METRICS, best_metric, improves, validate
 
-TRAIN_CONFIG_NAME = "train_config.json"
-SPLITS_NAME = "splits.json"
-LOG_NAME = "log.csv"
+TRAIN_CONFIG_NAME = layout.TRAIN_CONFIG
+SPLITS_NAME = layout.SPLITS
+LOG_NAME = layout.TRAIN_LOG
 #: settings that may change on --resume without changing the result
 RESUME_FREE = ("device", "workers")
 
@@ -293,7 +293,7 @@ def _plot_progress(run_dir: Path, history: list[dict[str, Any]]) -> None:
         ax2.legend(loc="lower right")
     ax.legend(loc="upper right")
     ax.set_title(run_dir.name)
-    save_figure(fig, run_dir / "progress.png")
+    save_figure(fig, run_dir / layout.PROGRESS_FIGURE)
 
 
 def _read_log(run_dir: Path) -> list[dict[str, Any]]:
@@ -563,7 +563,7 @@ def _run(  # noqa: PLR0913, PLR0915
     epoch, start_step, history, best, best_epoch = 0, 0, [], None, None
     partial = EpochState()
     if resume:
-        model_weights = run_dir / "last.safetensors"
+        model_weights = run_dir / layout.LAST_WEIGHTS
         from octvessel.models.pretrained import load_weights, sha256_of
 
         position = load_state(run_dir / STATE_NAME, optimizer, scheduler, scaler)
@@ -605,7 +605,7 @@ def _run(  # noqa: PLR0913, PLR0915
     def save(kind: str, epoch_: int, step_: int, part: EpochState | None) -> None:
         if not env.is_main:
             return
-        files = ["last.safetensors"] + (["best.safetensors"] if kind == "best" else [])
+        files = [layout.LAST_WEIGHTS] + ([layout.BEST_WEIGHTS] if kind == "best" else [])
         for fname in files:
             bundle.sha256[fname] = save_weights(model, run_dir / fname)
         position = {
@@ -615,14 +615,14 @@ def _run(  # noqa: PLR0913, PLR0915
             "best_epoch": best_epoch,
             "fingerprint": meta["fingerprint"],
             "partial": part.__dict__ if part is not None else None,
-            "weights_sha256": bundle.sha256["last.safetensors"],
+            "weights_sha256": bundle.sha256[layout.LAST_WEIGHTS],
         }
         save_state(run_dir / STATE_NAME, optimizer, position, scheduler, scaler)
         bundle.metadata.update(
             {"best": best, "best_epoch": best_epoch, "train_config": cfg.to_dict()}
         )
         atomic.write_json(run_dir / CONFIG_NAME, bundle.to_dict())
-        atomic.write_text(run_dir / "README.md", _card(cfg, bundle.metadata, model, history))
+        atomic.write_text(run_dir / layout.MODEL_CARD, _card(cfg, bundle.metadata, model, history))
 
     interrupted = False
     bar = tqdm(
