@@ -107,7 +107,7 @@ def run_demo(
     )
     probs = [predict_image(model, ef.image.astype(np.float32), bf16=cfg.bf16) for ef in enfaces]
     timing["predict_s_per_image"] = (time.perf_counter() - t) / len(enfaces)
-    pred_dir = out / "predictions"
+    pred_dir = out / layout.PREDICTIONS_DIR
     for ef, prob in zip(enfaces, probs, strict=True):
         stem = f"phantom_{ef.preset}"
         mask = prob >= cfg.threshold

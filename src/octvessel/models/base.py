@@ -10,8 +10,7 @@ l_background``, for which binary cross-entropy equals the two-class cross-entrop
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -19,6 +18,7 @@ from torch import nn
 
 from octvessel.config import JsonConfig, check_int
 from octvessel.errors import UsageError
+from octvessel.models.pretrained import PretrainedMixin
 
 PAD_MODES = ("reflect", "replicate", "zeros")
 
@@ -55,8 +55,10 @@ def pad_to_multiple(
     return F.pad(x, (0, pw, 0, ph), mode=mode), (h, w)
 
 
-class SegmentationModel(nn.Module):
+class SegmentationModel(PretrainedMixin, nn.Module):
     """Base class: validates the input, pads to the network's multiple, crops the outputs back.
+
+    Saving and loading weights bundles come from :class:`~octvessel.models.pretrained.PretrainedMixin`.
 
     Subclasses set ``name`` and ``config_class``, build their layers from ``self.config`` and
     implement :meth:`forward_padded`.
@@ -108,24 +110,6 @@ class SegmentationModel(nn.Module):
     def predict_proba(self, x: torch.Tensor) -> torch.Tensor:
         """Vessel probability (N x 1 x H x W, float in [0, 1]) from the final output."""
         return torch.sigmoid(self.forward(x)[-1].float())
-
-    def save_pretrained(self, directory: str | Path, **kwargs: Any) -> Path:
-        """Write a weights bundle folder; see :func:`octvessel.models.pretrained.save_pretrained`."""
-        from octvessel.models.pretrained import save_pretrained
-
-        return save_pretrained(self, directory, **kwargs)
-
-    @classmethod
-    def from_pretrained(
-        cls, path: str | Path, device: str | torch.device = "cpu"
-    ) -> SegmentationModel:
-        """Load a bundle (shipped name, folder or ``.safetensors``); see ``load_model``."""
-        from octvessel.models.pretrained import load_model
-
-        model, _ = load_model(path, device)
-        if not isinstance(model, cls):
-            raise UsageError(f"{path}: holds a {type(model).__name__}, not a {cls.__name__}")
-        return model
 
     def count_parameters(self, trainable_only: bool = False) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)

@@ -36,6 +36,8 @@ from torch import nn
 from octvessel.config import check_fraction, check_int
 from octvessel.errors import UsageError
 from octvessel.models.base import ModelConfig, SegmentationModel
+from octvessel.models.recipes import REFERENCE_RECIPES, RETINA_UNET_PREPROCESSING
+from octvessel.models.registry import ModelSpec, register_model
 
 RECURRENT_ACTIVATIONS = ("hard_sigmoid", "sigmoid")
 #: Keras's batch-norm defaults in PyTorch terms (Keras momentum 0.99 = PyTorch 0.01)
@@ -221,3 +223,19 @@ def he_normal_(weight: torch.Tensor) -> torch.Tensor:
     with torch.no_grad():
         weight.uniform_(-edge, edge).erfinv_().mul_(std * math.sqrt(2.0))
         return weight.clamp_(-2.0 * std, 2.0 * std)
+
+
+# ------------------------------------------------------------------ registration
+
+register_model(
+    ModelSpec(
+        "bcdu-net",
+        BCDUNet,
+        {"in_channels": 1},
+        "BCDU-Net D3 (Azad et al. 2019): 64-128-256 encoder, dense 512 bottleneck, ConvLSTM skips",
+        preprocessing=RETINA_UNET_PREPROCESSING,
+        recipe=REFERENCE_RECIPES["bcdu-net"],
+        reference_parameters=20_659_717,
+        parameter_convention="keras",
+    )
+)

@@ -33,6 +33,9 @@ from torch import nn
 from octvessel.config import check_bool, check_fraction
 from octvessel.errors import UsageError
 from octvessel.models.base import ModelConfig, SegmentationModel
+from octvessel.models.recipes import REFERENCE_RECIPES
+from octvessel.models.registry import ModelSpec, register_model
+from octvessel.preprocessing import Preprocessing
 
 WIDTHS = (64, 128, 256, 512)
 
@@ -206,3 +209,19 @@ class FRUNet(SegmentationModel):
         features = (x1_1, x1_0, x1_m1, x1_m2, x1_m3)
         logits = [head(f) for head, f in zip(self.heads, features, strict=True)]
         return [torch.stack(logits).mean(0)]
+
+
+# ------------------------------------------------------------------ registration
+
+register_model(
+    ModelSpec(
+        "fr-unet",
+        FRUNet,
+        {"in_channels": 1},
+        "FR-UNet (Liu et al. 2022): full-resolution U-Net, multi-scale fuse, mean of 5 heads",
+        preprocessing=Preprocessing(color="gray", normalize="minmax"),
+        recipe=REFERENCE_RECIPES["fr-unet"],
+        reference_parameters=5_719_621,
+        parameter_convention="pytorch",
+    )
+)

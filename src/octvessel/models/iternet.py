@@ -24,6 +24,9 @@ from torch import nn
 
 from octvessel.config import check_fraction, check_int
 from octvessel.models.base import ModelConfig, SegmentationModel
+from octvessel.models.recipes import REFERENCE_RECIPES
+from octvessel.models.registry import ModelSpec, register_model
+from octvessel.preprocessing import Preprocessing
 
 
 @dataclass(frozen=True)
@@ -179,3 +182,22 @@ class IterNet(SegmentationModel):
             decoded = self.mini(fuse(torch.cat(first_levels, dim=1)))
             outputs.append(self.heads[i + 1](decoded))
         return outputs
+
+
+# ------------------------------------------------------------------ registration
+
+register_model(
+    ModelSpec(
+        "iternet",
+        IterNet,
+        {},
+        "IterNet (Li et al. 2020): 5-level UNet + 3 weight-shared mini-UNet passes",
+        preprocessing=Preprocessing(color="rgb"),
+        recipe=REFERENCE_RECIPES["iternet"],
+        reference_parameters=8_244_356,
+        parameter_convention="keras",
+    )
+)
+register_model(
+    ModelSpec("unet", IterNet, {"iterations": 0}, "plain 5-level UNet (IterNet with iterations=0)")
+)

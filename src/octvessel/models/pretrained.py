@@ -24,7 +24,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from safetensors import SafetensorError
@@ -32,9 +32,11 @@ from safetensors.torch import load_file, safe_open, save_file
 
 from octvessel import __version__, atomic, layout
 from octvessel.errors import InputError, OctvesselError, UsageError
-from octvessel.models.base import SegmentationModel
 from octvessel.models.registry import create_model, get_spec
 from octvessel.preprocessing import Preprocessing
+
+if TYPE_CHECKING:
+    from octvessel.models.base import SegmentationModel
 
 SCHEMA_VERSION = 1
 WEIGHTS_NAME = layout.BUNDLE_WEIGHTS
@@ -444,7 +446,24 @@ def from_pretrained(directory: str | Path, device: str | torch.device = "cpu") -
     return load_model(directory, device)[0]
 
 
+class PretrainedMixin:
+    """``save_pretrained`` / ``from_pretrained`` for a network (mixed into SegmentationModel)."""
+
+    def save_pretrained(self, directory: str | Path, **kwargs: Any) -> Path:
+        """Write a weights bundle folder; see :func:`save_pretrained`."""
+        return save_pretrained(self, directory, **kwargs)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, device: str | torch.device = "cpu") -> Any:
+        """Load a bundle (shipped name, folder or ``.safetensors``); see :func:`load_model`."""
+        model, _ = load_model(path, device)
+        if not isinstance(model, cls):
+            raise UsageError(f"{path}: holds a {type(model).__name__}, not a {cls.__name__}")
+        return model
+
+
 __all__ = [
+    "PretrainedMixin",
     "PICKLE_SUFFIXES",
     "BundleConfig",
     "OctvesselError",

@@ -1,22 +1,27 @@
-"""The model registry: ``create_model(name, **config)`` and ``list_models()``.
+"""The model registry (a leaf): ``create_model(name, **config)`` and ``list_models()``.
 
-Each entry names a :class:`~octvessel.models.base.SegmentationModel` subclass, default
+Each network registers itself at the end of its own module (as torchvision's
+``register_model``), so adding a network touches one file and the import in
+``models/__init__.py``. Each entry names a :class:`~octvessel.models.base.SegmentationModel` subclass, default
 config values (so ``unet`` is IterNet with ``iterations=0``), the preprocessing the
 network expects by default, the training recipe of its reference code and the parameter
-count that code reports. :data:`COMMON_RECIPE` is the one recipe for comparing networks
+count that code reports. :data:`COMMON_RECIPE` (from :mod:`.recipes`) is the one recipe for comparing networks
 fairly; :data:`PAPER_MODELS` are the five networks of the OCT paper's comparison.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
 from octvessel.errors import UsageError
-from octvessel.models.base import SegmentationModel
+from octvessel.models.recipes import COMMON_RECIPE
 from octvessel.preprocessing import Preprocessing
+
+if TYPE_CHECKING:  # the registry is a leaf: networks import it, it imports no network
+    from octvessel.models.base import SegmentationModel
 
 #: how a reference code base counts parameters: Keras's "Total params" include each batch
 #: norm's moving mean and variance (non-trainable weights), PyTorch's ``parameters()`` not
@@ -24,42 +29,6 @@ PARAMETER_CONVENTIONS = ("pytorch", "keras")
 
 #: the five networks compared by the Sensors 2023 OCT paper, in its order
 PAPER_MODELS = ("unet-small", "iternet", "bcdu-net", "sa-unet", "fr-unet")
-
-#: The common recipe for a fair comparison: every network gets the same input, crops,
-#: budget, optimiser, schedule, loss and augmentation; only the architecture differs (each
-#: in its reference configuration, ``in_channels`` following the preprocessing). Why each:
-#: - gray + per-image min-max: OCT en-face images are single-channel and their intensity
-#:   range differs between reconstructions (P1/P2/P3) and scans; the stretch is the common
-#:   part of the references' pipelines (CLAHE and gamma are retina-unet's choices, kept in
-#:   its own recipe, not imposed on the others);
-#: - 64 x 64 crops, 8 images x 4 crops per step: fits inside the 141-row native grid, is a
-#:   multiple of every network's internal size multiple (4, 8, 16: no padding inside) and
-#:   gives BCDU-Net and FR-UNet an 8 x 8 bottleneck; batch 32 is IterNet's reference batch;
-#: - Adam 1e-3 with cosine decay to 0 over 25 epochs of the reference rule
-#:   ceil(100 n_train / 32) steps: 25 epochs is what four of the five OCT forks used, and
-#:   the decay lets every network settle within the same fixed budget of steps;
-#: - BCE (summed over IterNet's outputs as its reference does; the others have one);
-#: - flips and 90-degree turns: label-exact (no interpolation) and what FR-UNet uses.
-COMMON_RECIPE: dict[str, Any] = {
-    "model_config": {},
-    "preprocessing": Preprocessing(color="gray", normalize="minmax").to_dict(),
-    "epochs": 25,
-    "steps_per_epoch": 0,
-    "images_per_batch": 8,
-    "crops_per_image": 4,
-    "crop": 64,
-    "optimizer": "adam",
-    "lr": 1e-3,
-    "weight_decay": 0.0,
-    "momentum": 0.9,
-    "scheduler": "cosine",
-    "loss": "bce",
-    "augment": "flips",
-    "notes": "common comparison recipe: gray + per-image min-max input, 8 images x 4 crops "
-    "of 64x64, Adam 1e-3 with cosine decay, 25 epochs of ceil(100 n_train / 32) steps, BCE, "
-    "flips and 90-degree turns; identical for every network",
-}
-
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -141,3 +110,16 @@ def create_model(name: str = "iternet", **config: Any) -> SegmentationModel:
     model = spec.model_class(cfg)
     model.registry_name = name
     return model
+
+
+__all__ = [
+    "COMMON_RECIPE",
+    "PAPER_MODELS",
+    "PARAMETER_CONVENTIONS",
+    "ModelSpec",
+    "create_model",
+    "get_spec",
+    "list_models",
+    "reference_parameter_count",
+    "register_model",
+]

@@ -34,6 +34,9 @@ from octvessel.config import check_fraction, check_int
 from octvessel.errors import UsageError
 from octvessel.models.base import ModelConfig, SegmentationModel
 from octvessel.models.bcdu_net import KERAS_BN, he_normal_
+from octvessel.models.recipes import REFERENCE_RECIPES
+from octvessel.models.registry import ModelSpec, register_model
+from octvessel.preprocessing import Preprocessing
 
 
 @dataclass(frozen=True)
@@ -196,3 +199,19 @@ class SAUNet(SegmentationModel):
         for up, conv in zip(self.up, self.up_conv, strict=True):
             x = conv(torch.cat([up(x), skips.pop()], 1))
         return [self.head(x)]
+
+
+# ------------------------------------------------------------------ registration
+
+register_model(
+    ModelSpec(
+        "sa-unet",
+        SAUNet,
+        {"in_channels": 3},
+        "SA-UNet (Guo et al. 2020): 4-level 16-128 U-Net, DropBlock + BN, spatial attention",
+        preprocessing=Preprocessing(color="rgb"),
+        recipe=REFERENCE_RECIPES["sa-unet"],
+        reference_parameters=538_707,
+        parameter_convention="keras",
+    )
+)

@@ -23,6 +23,8 @@ from torch import nn
 
 from octvessel.config import check_bool, check_fraction, check_int
 from octvessel.models.base import ModelConfig, SegmentationModel
+from octvessel.models.recipes import REFERENCE_RECIPES, RETINA_UNET_PREPROCESSING
+from octvessel.models.registry import ModelSpec, register_model
 
 
 @dataclass(frozen=True)
@@ -112,3 +114,19 @@ class UNetSmall(SegmentationModel):
             scores = F.relu(scores)
         # channel 0 = background, 1 = vessel (retina-unet's masks_Unet one-hot order)
         return [scores[:, 1:2] - scores[:, 0:1]]
+
+
+# ------------------------------------------------------------------ registration
+
+register_model(
+    ModelSpec(
+        "unet-small",
+        UNetSmall,
+        {"in_channels": 1},
+        "retina-unet (orobix): 3-level U-Net 32-64-128, dropout 0.2, 2-class softmax head",
+        preprocessing=RETINA_UNET_PREPROCESSING,
+        recipe=REFERENCE_RECIPES["unet-small"],
+        reference_parameters=471_010,
+        parameter_convention="keras",
+    )
+)

@@ -15,6 +15,7 @@ from typing import Any
 from octvessel.config import JsonConfig, check_fraction, check_int
 from octvessel.data.augment import AUGMENT_MODES
 from octvessel.errors import InputError, UsageError
+from octvessel.models.recipes import PRESETS
 from octvessel.precision import PRECISIONS
 from octvessel.runtime import DEVICES
 
@@ -119,30 +120,6 @@ class TrainConfig(JsonConfig):
         if self.steps_per_epoch:
             return self.steps_per_epoch
         return max(1, math.ceil(100 * n_train / (self.batch * world_size)))
-
-
-#: Named recipes. The IterNet ones follow DESIGN.md section 4; the other networks' come
-#: from their registry entries (``<model>-oct``) when those define a reference recipe.
-PRESETS: dict[str, dict[str, Any]] = {
-    "iternet-reference": {
-        "notes": "IterNet reference (Li et al. 2020): Adam 1e-3, 8 images x 4 crops of 128^2, "
-        "200 epochs of 100*n/32 steps, BCE summed over 4 outputs, reference augmentation",
-    },
-    "iternet-oct": {
-        "crop": 32,
-        "epochs": 25,
-        "notes": "the OCT fork's IterNet recipe (Marciniak et al. 2023): 32x32 crops, 25 epochs, "
-        "otherwise as the reference",
-    },
-    "quick": {
-        "epochs": 2,
-        "steps_per_epoch": 20,
-        "crop": 64,
-        "images_per_batch": 4,
-        "crops_per_image": 2,
-        "notes": "a smoke test, minutes on a CPU: not a recipe to judge a model by",
-    },
-}
 
 
 def list_presets() -> list[str]:
