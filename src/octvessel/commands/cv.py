@@ -6,6 +6,7 @@ import argparse
 import signal
 import sys
 
+from octvessel.commands.options import add_training_arguments, recipe_overrides
 from octvessel.errors import UsageError
 
 HELP = "k-fold cross-validation of one or several models / dataset variants"
@@ -35,11 +36,9 @@ _HELP_CHANGES = {
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from octvessel.commands.train import add_arguments as add_train_arguments
-
     p.epilog = EPILOG
     p.formatter_class = argparse.RawDescriptionHelpFormatter
-    add_train_arguments(p)
+    add_training_arguments(p)
     for action in p._actions:  # the train options, re-described where cv reads them differently
         if action.dest in _HELP_CHANGES:
             action.help = _HELP_CHANGES[action.dest]
@@ -57,7 +56,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from octvessel.commands.train import recipe_overrides
     from octvessel.cv import CVConfig, format_result, parse_names, recipes_for, run_cv
 
     overrides, model_config = recipe_overrides(args)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from octvessel.commands.options import add_inference_arguments, inference_config
+
 HELP = "metrics of predictions or of a model against labels"
 
 EPILOG = """\
@@ -17,8 +19,6 @@ metrics.csv, roc.png and pr.png. The reference scripts' "Jaccard" is accuracy.
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from octvessel.commands.predict import add_inference_arguments
-
     p.epilog = EPILOG
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.add_argument("-d", "--dataset", required=True, help="labelled dataset folder (any layout)")
@@ -59,7 +59,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from octvessel.commands.predict import inference_config
     from octvessel.evaluation import evaluate_dataset, format_report
 
     predictor = None

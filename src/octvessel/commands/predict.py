@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from octvessel.commands.options import (  # noqa: F401  (inference_config: public name)
+    add_inference_arguments,
+    inference_config,
+)
 from octvessel.errors import InputError
 
 HELP = "vessel maps for images, no labels needed"
@@ -39,82 +43,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="no progress bar (none when stderr is not a terminal)",
     )
-
-
-def add_inference_arguments(p: argparse.ArgumentParser) -> None:
-    """The options that set how a model runs (shared by predict and evaluate -m)."""
-    p.add_argument(
-        "--method",
-        choices=("auto", "whole", "tiles", "patches"),
-        default="auto",
-        help="auto (default: whole image when it fits --max-memory, else tiles), whole "
-        "(refused when it would need more than --max-memory), tiles, or patches (the "
-        "reference every-crop scheme; very slow)",
-    )
-    p.add_argument("--tile", type=int, help="tile side for --method tiles (default 512)")
-    p.add_argument(
-        "--overlap", type=float, default=0.25, help="tile overlap fraction (default 0.25)"
-    )
-    p.add_argument(
-        "--crop", type=int, default=128, help="patch side for --method patches (default 128)"
-    )
-    p.add_argument(
-        "--stride", type=int, default=3, help="patch stride for --method patches (default 3)"
-    )
-    p.add_argument(
-        "--batch-size", type=int, help="tiles/patches per forward pass (default: from --max-memory)"
-    )
-    p.add_argument("--tta", action="store_true", help="average over flips (4x slower)")
-    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (faster on AMX CPUs)")
-    p.add_argument(
-        "--max-memory",
-        default="auto",
-        metavar="SIZE",
-        help="memory one forward pass may use, e.g. 4GB, 512MB (binary units), or auto "
-        "(default: half the available memory, 512 MB to 16 GB)",
-    )
-    p.add_argument("--memory-mb", type=int, help=argparse.SUPPRESS)  # old spelling, in MB
-    p.add_argument(
-        "--input-size",
-        type=int,
-        nargs=2,
-        metavar=("H", "W"),
-        help="run the network on the image resampled to H x W (the probability is resampled back)",
-    )
-    p.add_argument(
-        "--input-scale", type=float, help="run the network on the image scaled by this factor"
-    )
-    p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
-
-
-def inference_config(args: argparse.Namespace):  # noqa: ANN201 (InferenceConfig, imported lazily)
-    """The :class:`InferenceConfig` of the command-line options shared by predict and evaluate."""
-    from octvessel.inference import InferenceConfig, auto_memory_budget_mb, parse_memory
-
-    if args.memory_mb is not None:
-        budget = parse_memory(args.memory_mb)
-    elif str(args.max_memory).strip().lower() == "auto":
-        try:
-            budget = auto_memory_budget_mb(args.device)
-        except (RuntimeError, TypeError):  # a bad --device is reported by the predictor
-            budget = auto_memory_budget_mb("cpu")
-    else:
-        budget = parse_memory(args.max_memory)
-    values = {
-        "method": args.method,
-        "overlap": args.overlap,
-        "crop": args.crop,
-        "stride": args.stride,
-        "batch_size": args.batch_size,
-        "tta": args.tta,
-        "bf16": args.bf16,
-        "memory_budget_mb": budget,
-        "input_size": tuple(args.input_size) if args.input_size else None,
-        "input_scale": args.input_scale,
-    }
-    if args.tile is not None:
-        values["tile"] = args.tile
-    return InferenceConfig.from_dict(values)
 
 
 def run(args: argparse.Namespace) -> int:

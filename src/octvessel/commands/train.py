@@ -6,99 +6,16 @@ import argparse
 import signal
 import sys
 
-from octvessel.training.config import DEVICES, OPTIMIZERS, PRECISIONS, SCHEDULERS
+from octvessel.commands.options import (  # noqa: F401  (recipe_overrides: public name)
+    OVERRIDES,
+    add_training_arguments,
+    recipe_overrides,
+)
 
 HELP = "train one model"
 
-#: flag -> TrainConfig field, for every scalar recipe setting
-OVERRIDES = {
-    "epochs": int,
-    "steps_per_epoch": int,
-    "images_per_batch": int,
-    "crops_per_image": int,
-    "crop": int,
-    "lr": float,
-    "weight_decay": float,
-    "momentum": float,
-    "plateau_patience": int,
-    "val_fraction": float,
-    "val_split": str,
-    "train_split": str,
-    "seed": int,
-    "workers": int,
-    "init_from": str,
-}
-HELPS = {
-    "init_from": "fine-tune: start from these weights (shipped name, run folder or .safetensors)"
-}
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "-d",
-        "--dataset",
-        required=True,
-        action="append",
-        help="dataset folder (any supported layout); repeat to pool several; "
-        "PATH:P1,P2,P3 takes those variants of a CAVRI-C-style folder",
-    )
-    p.add_argument("-o", "--output", required=True, help="run folder")
-    p.add_argument("--model", help="architecture (see `octvessel models`; default iternet)")
-    p.add_argument(
-        "--preset",
-        help="named recipe: iternet-reference (default), iternet-oct, quick, <model>-oct",
-    )
-    p.add_argument("--config", help="TOML recipe file (keys as in train_config.json)")
-    p.add_argument(
-        "--resume", action="store_true", help="continue the run in -o exactly where it stopped"
-    )
-    p.add_argument(
-        "--overwrite", action="store_true", help="start afresh in a folder that holds a run"
-    )
-    p.add_argument("--device", choices=DEVICES, help="auto (CUDA when available), cpu or cuda")
-    p.add_argument("--format", default="auto", help="dataset layout (default: detect)")
-    p.add_argument("--observer", type=int, default=1, help="label observer where a dataset has two")
-    p.add_argument("--variant", default="P1", help="CAVRI-C reconstruction variant P1/P2/P3")
-    g = p.add_argument_group("recipe overrides (default: the preset's value)")
-    for name, kind in OVERRIDES.items():
-        g.add_argument(f"--{name.replace('_', '-')}", type=kind, dest=name, help=HELPS.get(name))
-    g.add_argument("--optimizer", choices=OPTIMIZERS)
-    g.add_argument("--scheduler", choices=SCHEDULERS)
-    g.add_argument("--augment", choices=("reference", "flips", "none"))
-    g.add_argument(
-        "--precision", choices=PRECISIONS, help="fp32, bf16 autocast (CPU/CUDA) or fp16 AMP (CUDA)"
-    )
-    g.add_argument(
-        "--bf16",
-        action="store_const",
-        const="bf16",
-        dest="precision",
-        help="same as --precision bf16",
-    )
-    g.add_argument(
-        "--color", choices=("rgb", "gray", "green"), help="input colour mode (preprocessing)"
-    )
-    g.add_argument("--base-channels", type=int, help="network width k (IterNet)")
-    g.add_argument("--iterations", type=int, help="IterNet mini-UNet passes")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-
-
-def recipe_overrides(args: argparse.Namespace) -> tuple[dict, dict]:
-    """(recipe settings, network settings) given on the command line (None: not given)."""
-    overrides = {name: getattr(args, name) for name in OVERRIDES}
-    overrides.update(
-        optimizer=args.optimizer,
-        scheduler=args.scheduler,
-        augment=args.augment,
-        precision=args.precision,
-        device=args.device,
-    )
-    model_config = {
-        k: v
-        for k, v in (("base_channels", args.base_channels), ("iterations", args.iterations))
-        if v is not None
-    }
-    return overrides, model_config
+    add_training_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:

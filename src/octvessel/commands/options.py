@@ -1,0 +1,178 @@
+"""Option groups shared by several verbs (so verb modules never import each other).
+
+- :func:`add_training_arguments` / :func:`recipe_overrides`: ``train`` and ``cv``;
+- :func:`add_inference_arguments` / :func:`inference_config`: ``predict`` and ``evaluate -m``.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from octvessel.training.config import DEVICES, OPTIMIZERS, PRECISIONS, SCHEDULERS
+
+#: flag -> TrainConfig field, for every scalar recipe setting
+OVERRIDES = {
+    "epochs": int,
+    "steps_per_epoch": int,
+    "images_per_batch": int,
+    "crops_per_image": int,
+    "crop": int,
+    "lr": float,
+    "weight_decay": float,
+    "momentum": float,
+    "plateau_patience": int,
+    "val_fraction": float,
+    "val_split": str,
+    "train_split": str,
+    "seed": int,
+    "workers": int,
+    "init_from": str,
+}
+HELPS = {
+    "init_from": "fine-tune: start from these weights (shipped name, run folder or .safetensors)"
+}
+
+
+def add_training_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of a training run (shared by train and cv)."""
+    p.add_argument(
+        "-d",
+        "--dataset",
+        required=True,
+        action="append",
+        help="dataset folder (any supported layout); repeat to pool several; "
+        "PATH:P1,P2,P3 takes those variants of a CAVRI-C-style folder",
+    )
+    p.add_argument("-o", "--output", required=True, help="run folder")
+    p.add_argument("--model", help="architecture (see `octvessel models`; default iternet)")
+    p.add_argument(
+        "--preset",
+        help="named recipe: iternet-reference (default), iternet-oct, quick, <model>-oct",
+    )
+    p.add_argument("--config", help="TOML recipe file (keys as in train_config.json)")
+    p.add_argument(
+        "--resume", action="store_true", help="continue the run in -o exactly where it stopped"
+    )
+    p.add_argument(
+        "--overwrite", action="store_true", help="start afresh in a folder that holds a run"
+    )
+    p.add_argument("--device", choices=DEVICES, help="auto (CUDA when available), cpu or cuda")
+    p.add_argument("--format", default="auto", help="dataset layout (default: detect)")
+    p.add_argument("--observer", type=int, default=1, help="label observer where a dataset has two")
+    p.add_argument("--variant", default="P1", help="CAVRI-C reconstruction variant P1/P2/P3")
+    g = p.add_argument_group("recipe overrides (default: the preset's value)")
+    for name, kind in OVERRIDES.items():
+        g.add_argument(f"--{name.replace('_', '-')}", type=kind, dest=name, help=HELPS.get(name))
+    g.add_argument("--optimizer", choices=OPTIMIZERS)
+    g.add_argument("--scheduler", choices=SCHEDULERS)
+    g.add_argument("--augment", choices=("reference", "flips", "none"))
+    g.add_argument(
+        "--precision", choices=PRECISIONS, help="fp32, bf16 autocast (CPU/CUDA) or fp16 AMP (CUDA)"
+    )
+    g.add_argument(
+        "--bf16",
+        action="store_const",
+        const="bf16",
+        dest="precision",
+        help="same as --precision bf16",
+    )
+    g.add_argument(
+        "--color", choices=("rgb", "gray", "green"), help="input colour mode (preprocessing)"
+    )
+    g.add_argument("--base-channels", type=int, help="network width k (IterNet)")
+    g.add_argument("--iterations", type=int, help="IterNet mini-UNet passes")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def recipe_overrides(args: argparse.Namespace) -> tuple[dict, dict]:
+    """(recipe settings, network settings) given on the command line (None: not given)."""
+    overrides = {name: getattr(args, name) for name in OVERRIDES}
+    overrides.update(
+        optimizer=args.optimizer,
+        scheduler=args.scheduler,
+        augment=args.augment,
+        precision=args.precision,
+        device=args.device,
+    )
+    model_config = {
+        k: v
+        for k, v in (("base_channels", args.base_channels), ("iterations", args.iterations))
+        if v is not None
+    }
+    return overrides, model_config
+
+
+def add_inference_arguments(p: argparse.ArgumentParser) -> None:
+    """The options that set how a model runs (shared by predict and evaluate -m)."""
+    p.add_argument(
+        "--method",
+        choices=("auto", "whole", "tiles", "patches"),
+        default="auto",
+        help="auto (default: whole image when it fits --max-memory, else tiles), whole "
+        "(refused when it would need more than --max-memory), tiles, or patches (the "
+        "reference every-crop scheme; very slow)",
+    )
+    p.add_argument("--tile", type=int, help="tile side for --method tiles (default 512)")
+    p.add_argument(
+        "--overlap", type=float, default=0.25, help="tile overlap fraction (default 0.25)"
+    )
+    p.add_argument(
+        "--crop", type=int, default=128, help="patch side for --method patches (default 128)"
+    )
+    p.add_argument(
+        "--stride", type=int, default=3, help="patch stride for --method patches (default 3)"
+    )
+    p.add_argument(
+        "--batch-size", type=int, help="tiles/patches per forward pass (default: from --max-memory)"
+    )
+    p.add_argument("--tta", action="store_true", help="average over flips (4x slower)")
+    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (faster on AMX CPUs)")
+    p.add_argument(
+        "--max-memory",
+        default="auto",
+        metavar="SIZE",
+        help="memory one forward pass may use, e.g. 4GB, 512MB (binary units), or auto "
+        "(default: half the available memory, 512 MB to 16 GB)",
+    )
+    p.add_argument("--memory-mb", type=int, help=argparse.SUPPRESS)  # old spelling, in MB
+    p.add_argument(
+        "--input-size",
+        type=int,
+        nargs=2,
+        metavar=("H", "W"),
+        help="run the network on the image resampled to H x W (the probability is resampled back)",
+    )
+    p.add_argument(
+        "--input-scale", type=float, help="run the network on the image scaled by this factor"
+    )
+    p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+
+
+def inference_config(args: argparse.Namespace):  # noqa: ANN201 (InferenceConfig, imported lazily)
+    """The :class:`InferenceConfig` of the command-line options shared by predict and evaluate."""
+    from octvessel.inference import InferenceConfig, auto_memory_budget_mb, parse_memory
+
+    if args.memory_mb is not None:
+        budget = parse_memory(args.memory_mb)
+    elif str(args.max_memory).strip().lower() == "auto":
+        try:
+            budget = auto_memory_budget_mb(args.device)
+        except (RuntimeError, TypeError):  # a bad --device is reported by the predictor
+            budget = auto_memory_budget_mb("cpu")
+    else:
+        budget = parse_memory(args.max_memory)
+    values = {
+        "method": args.method,
+        "overlap": args.overlap,
+        "crop": args.crop,
+        "stride": args.stride,
+        "batch_size": args.batch_size,
+        "tta": args.tta,
+        "bf16": args.bf16,
+        "memory_budget_mb": budget,
+        "input_size": tuple(args.input_size) if args.input_size else None,
+        "input_scale": args.input_scale,
+    }
+    if args.tile is not None:
+        values["tile"] = args.tile
+    return InferenceConfig.from_dict(values)
