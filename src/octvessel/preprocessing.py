@@ -29,12 +29,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from octvessel.config import JsonConfig
+from octvessel.data.io import LUMA_WEIGHTS
 from octvessel.errors import UsageError
 
 COLOR_MODES = ("rgb", "gray", "green")
 NORMALIZE_MODES = ("none", "minmax", "standardize")
 #: ITU-R BT.601 luma weights, as Pillow's "L" conversion uses
-LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+LUMA = np.array(LUMA_WEIGHTS, dtype=np.float32)
 #: tolerance of the float -> 8-bit cast: 8-bit images stored as float32 k/255 map back to k
 _U8_EPS = 1e-3
 

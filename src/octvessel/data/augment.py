@@ -17,6 +17,7 @@ import numpy as np
 from scipy import ndimage
 
 from octvessel.config import JsonConfig
+from octvessel.data.io import LUMA_WEIGHTS
 from octvessel.errors import UsageError
 
 AUGMENT_MODES = ("reference", "flips", "none")
@@ -83,7 +84,8 @@ def _jitter(x: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> np.n
     if rng.random() < cfg.color_p:
         x = (x - x.mean()) * rng.uniform(1 - cfg.contrast, 1 + cfg.contrast) + x.mean()
     if x.shape[0] == 3 and rng.random() < cfg.color_p:
-        gray = (0.299 * x[0] + 0.587 * x[1] + 0.114 * x[2])[None]
+        r, g, b = LUMA_WEIGHTS
+        gray = (r * x[0] + g * x[1] + b * x[2])[None]
         x = (x - gray) * rng.uniform(1 - cfg.saturation, 1 + cfg.saturation) + gray
     return np.clip(x, 0.0, 1.0)
 

@@ -21,10 +21,7 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import numpy as np
-
-from octvessel.data.fov import derive_fov
-from octvessel.data.io import is_image_file, read_image, read_mask
+from octvessel.data.io import is_image_file
 from octvessel.data.layouts import (
     FORMATS,
     INDEXERS,
@@ -34,17 +31,14 @@ from octvessel.data.layouts import (
     detect_layout,
     natural_key,
 )
+from octvessel.data.loading import CAVRI_NATIVE_SHAPES, CAVRI_SCAN_MM, load_ref  # noqa: F401
 from octvessel.data.sample import Sample
 from octvessel.errors import InputError, UsageError, check_choice
 from octvessel.layout import DATASET_JSON
 
-__all__ = ["FORMATS", "SampleRef", "detect_format", "index_dataset", "load_dataset", "load_ref"]
-
 VARIANTS = ("P1", "P2", "P3")
-#: CAVRI-C scans are Optovue Avanti "3D Retina" 7 x 7 mm; native grid 141 x 385 (H x W),
-#: and the authors' 385 x 385 resamples.
-CAVRI_SCAN_MM = 7.0
-CAVRI_NATIVE_SHAPES = ((141, 385), (385, 385))
+
+__all__ = ["FORMATS", "SampleRef", "detect_format", "index_dataset", "load_dataset", "load_ref"]
 
 
 @dataclass(frozen=True)
@@ -135,9 +129,13 @@ def detect_format(path: str | Path) -> str:
             (the message lists what each layout looks like).
     """
     root = _check_root(path)
-    forced = read_dataset_json(root).format
-    if forced:
-        return forced
+    return _format_of(root, read_dataset_json(root))
+
+
+def _format_of(root: Path, config: DatasetConfig) -> str:
+    """``config.format`` (from dataset.json) or the detected layout of ``root``."""
+    if config.format:
+        return config.format
     found = detect_layout(root)
     if found is None:
         expected = "; ".join(f"{k}: {v}" for k, v in LAYOUTS.items())
@@ -181,7 +179,7 @@ def index_dataset(
 
     root = _check_root(path)
     config = read_dataset_json(root)
-    fmt = detect_format(root) if format == "auto" else format
+    fmt = _format_of(root, config) if format == "auto" else format  # dataset.json read once
     refs = INDEXERS[fmt](root, observer, variant)
     if not refs:
         raise InputError(f"no {fmt} images found; expected {LAYOUTS[fmt]}", root)
@@ -245,63 +243,6 @@ def load_dataset(
         path, format, split, observer=observer, variant=variant, require_labels=require_labels
     )
     return [ref.load() for ref in refs]
-
-
-def load_ref(ref: SampleRef) -> Sample:
-    """Read one sample's files; the FOV is derived from the image when there is no mask."""
-    image = read_image(ref.image_path)
-    if ref.channels is not None and image.shape[2] != ref.channels:
-        image = _convert_channels(image, ref.channels)
-    h, w = image.shape[:2]
-    label = None
-    if ref.label_path is not None:
-        label = read_mask(ref.label_path, what="label")
-        _check_size(ref.label_path, "label", label.shape, ref.image_path, (h, w))
-    if ref.mask_path is not None:
-        fov = read_mask(ref.mask_path, what="FOV mask")
-        _check_size(ref.mask_path, "FOV mask", fov.shape, ref.image_path, (h, w))
-        source = "file"
-    else:
-        fov = derive_fov(image)
-        source = "full" if fov.all() else "derived"
-    spacing = ref.spacing
-    if spacing is None and ref.format == "cavri" and (h, w) in CAVRI_NATIVE_SHAPES:
-        spacing = (CAVRI_SCAN_MM / h, CAVRI_SCAN_MM / w)
-    return Sample(
-        image=image,
-        label=label,
-        fov=fov,
-        name=ref.name,
-        path=ref.image_path,
-        spacing=spacing,
-        split=ref.split,
-        label_path=ref.label_path,
-        fov_path=ref.mask_path,
-        fov_source=source,
-        meta={"format": ref.format, **ref.meta},
-    )
-
-
-# ---------------------------------------------------------------------------- helpers
-
-
-def _check_size(
-    path: Path, what: str, shape: tuple[int, ...], image_path: Path, hw: tuple[int, int]
-) -> None:
-    if tuple(shape) != hw:
-        raise InputError(
-            f"{what} is {shape[1]}x{shape[0]} (WxH) but image {image_path} is {hw[1]}x{hw[0]}; "
-            "they must have the same size",
-            path,
-        )
-
-
-def _convert_channels(image: np.ndarray, channels: int) -> np.ndarray:
-    """H x W x C float32 -> H x W x ``channels`` (RGB -> gray by BT.601 luminance)."""
-    if channels == 3:
-        return np.ascontiguousarray(np.repeat(image[..., :1], 3, axis=2))
-    luma = np.array([0.299, 0.587, 0.114], dtype=np.float32)
-    return np.ascontiguousarray(np.clip(image[..., :3] @ luma, 0.0, 1.0)[..., None])
 
 
 def _unique_names(refs: list[SampleRef]) -> list[SampleRef]:

@@ -51,7 +51,9 @@ _PIL_FORMAT = {
     ".png": "PNG", ".bmp": "BMP", ".gif": "GIF", ".jpg": "JPEG", ".jpeg": "JPEG",
     ".ppm": "PPM", ".pgm": "PPM", ".pnm": "PPM",
 }  # fmt: skip
-_LUMA = np.array([0.299, 0.587, 0.114])  # ITU-R BT.601, as Pillow's "L" conversion
+#: ITU-R BT.601 luma weights (R, G, B), as Pillow's "L" conversion: the one copy in octvessel
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)
+_LUMA = np.array(LUMA_WEIGHTS)
 #: Largest image read, in pixels (the file's header is checked before any decoding), so a
 #: hostile or mistaken header cannot ask for gigabytes. ``OCTVESSEL_MAX_PIXELS`` raises it.
 DEFAULT_MAX_PIXELS = 100_000_000

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from octvessel.data.io import image_suffix, is_image_file
+from octvessel.data.loading import load_ref
 from octvessel.data.sample import Sample
 from octvessel.errors import InputError, UsageError
 
@@ -79,8 +80,6 @@ class SampleRef:
 
     def load(self) -> Sample:
         """Read the image, label and FOV mask (derived when there is no mask file)."""
-        from octvessel.data.datasets import load_ref  # datasets imports this module
-
         return load_ref(self)
 
 

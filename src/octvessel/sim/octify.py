@@ -51,6 +51,7 @@ import numpy as np
 from scipy import ndimage
 
 from octvessel.config import JsonConfig, check_bool, check_int
+from octvessel.data.io import LUMA_WEIGHTS
 from octvessel.data.sample import Sample
 from octvessel.errors import InputError, UsageError
 
@@ -79,7 +80,7 @@ FIELD_DEG = {"drive": 45.0, "stare": 35.0, "chase": 30.0, "hrf": 45.0}
 #: Br. J. Ophthalmol. 58, 1974). Axial length changes it by roughly +-8 % in practice.
 MM_PER_DEGREE = 0.29
 GENERATOR = "octvessel.sim.octify"
-_LUMA = np.array([0.299, 0.587, 0.114])
+_LUMA = np.array(LUMA_WEIGHTS)
 
 
 def _number(name: str, value: Any, lo: float, hi: float = math.inf, *, lo_open: bool = False):
