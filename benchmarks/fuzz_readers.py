@@ -270,7 +270,7 @@ class _Timeout(BaseException):  # not swallowed by the readers' broad excepts
     pass
 
 
-def _alarm(signum: int, frame: Any) -> None:  # noqa: ARG001
+def _alarm(signum: int, frame: Any) -> None:
     raise _Timeout
 
 
@@ -301,7 +301,7 @@ def run_one(
         return "crash", f"timeout: no answer within {timeout:g} s"
     except Crash as exc:
         return "crash", f"contract: {exc}"
-    except Exception as exc:  # noqa: BLE001 -- any other exception is what we look for
+    except Exception as exc:
         tb = traceback.extract_tb(exc.__traceback__)
         here = next(
             (

@@ -41,10 +41,10 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from octvessel.data import load_dataset
 from octvessel.inference import InferenceConfig, predict_image
-from octvessel.runtime import reuse_freed_memory
 from octvessel.inference.sliding_window import count_windows, window_starts
 from octvessel.metrics import auc_roc
 from octvessel.models import load_model
+from octvessel.runtime import reuse_freed_memory
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -104,7 +104,7 @@ def fov_auc(probs: list[np.ndarray], samples: list) -> float:
     return auc_roc(p, lab)
 
 
-def timed(fn, repeat: int = 1) -> tuple[float, object]:  # noqa: ANN001
+def timed(fn, repeat: int = 1) -> tuple[float, object]:
     best, out = math.inf, None
     for _ in range(repeat):
         t0 = time.perf_counter()
@@ -138,7 +138,7 @@ def aligned_crop(lo: int, hi: int, size: int, crop: int, stride: int) -> tuple[i
     return touching[0], min(touching[-1] + crop, size)
 
 
-def pick_region(sample, r: int) -> tuple[tuple[int, int], tuple[int, int]]:  # noqa: ANN001
+def pick_region(sample, r: int) -> tuple[tuple[int, int], tuple[int, int]]:
     """Rows and columns of an r x r square inside the FOV whose vessel fraction is closest
     to the image's (so both classes are present); scanned on a grid of step r / 2."""
     h, w = sample.shape

@@ -93,7 +93,7 @@ def card(
     metrics: dict,
     prep: list[str],
     params: int,
-    bundle,  # noqa: ANN001
+    bundle,
     stages: list[dict],
     total_seconds: float,
 ) -> str:

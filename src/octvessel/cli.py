@@ -64,7 +64,7 @@ def _sigterm_raises() -> Iterator[None]:
         yield
         return
 
-    def handler(signum: int, frame: object) -> None:  # noqa: ARG001
+    def handler(signum: int, frame: object) -> None:
         raise Terminated(signum)
 
     previous = signal.signal(signal.SIGTERM, handler)
@@ -92,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 128 + int(signum)
     except BrokenPipeError:  # e.g. `octvessel models | head -1`: not an error of ours
         with contextlib.suppress(OSError):
-            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (silence the flush at exit)
+            sys.stdout = open(os.devnull, "w")
         return 1
     except MemoryError as exc:
         if args.debug:

@@ -47,7 +47,7 @@ def error_map(pred: np.ndarray, label: np.ndarray, fov: np.ndarray | None = None
     return out
 
 
-def save_figure(fig, path: str | Path, dpi: int = 110) -> Path:  # noqa: ANN001 (matplotlib Figure)
+def save_figure(fig, path: str | Path, dpi: int = 110) -> Path:
     """Save a matplotlib figure atomically as PNG and close it."""
     import matplotlib.pyplot as plt
 
@@ -66,14 +66,14 @@ def _thin(x: np.ndarray, y: np.ndarray, n: int = 4000) -> tuple[np.ndarray, np.n
 
 
 def roc_figure(
-    pooled,  # noqa: ANN001 (octvessel.metrics.Curves)
+    pooled,
     auc: float,
     *,
     operating_point: tuple[float, float] | None = None,
     threshold: float = 0.5,
     per_image: list | None = None,
     title: str = "ROC (pooled FOV pixels)",
-):  # noqa: ANN201 (matplotlib Figure)
+):
     """ROC figure: the pooled curve, thin per-image curves, and the point at the threshold.
 
     ``operating_point`` is (false positive rate, true positive rate) at ``threshold``.
@@ -101,7 +101,7 @@ def roc_figure(
 
 
 def pr_figure(
-    pooled,  # noqa: ANN001 (octvessel.metrics.Curves)
+    pooled,
     ap: float,
     *,
     operating_point: tuple[float, float] | None = None,
@@ -109,7 +109,7 @@ def pr_figure(
     f1_optimal: dict | None = None,
     per_image: list | None = None,
     title: str = "precision-recall (pooled FOV pixels)",
-):  # noqa: ANN201 (matplotlib Figure)
+):
     """Precision-recall figure with iso-F1 lines, the threshold's point and the F1-optimal one.
 
     ``operating_point`` is (recall, precision) at ``threshold``; ``f1_optimal`` is
@@ -155,12 +155,12 @@ def pr_figure(
 
 def fold_curves_figure(
     kind: str,
-    pooled,  # noqa: ANN001 (octvessel.metrics.Curves)
+    pooled,
     pooled_value: float,
     parts: list[tuple[str, object, float]] | None = None,
     *,
     title: str | None = None,
-):  # noqa: ANN201 (matplotlib Figure)
+):
     """ROC (``kind="roc"``) or precision-recall (``"pr"``) curves: pooled bold, parts thin.
 
     ``parts`` are (label, Curves or None, AUC or AP) of e.g. each cross-validation fold;
@@ -176,7 +176,7 @@ def fold_curves_figure(
     fig, ax = plt.subplots(figsize=(5.2, 5))
     what = "AUC" if kind == "roc" else "AP"
 
-    def xy(c) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
+    def xy(c) -> tuple[np.ndarray, np.ndarray]:
         return (c.fpr, c.tpr) if kind == "roc" else (c.recall, c.precision)
 
     for i, (label, c, value) in enumerate(parts or []):
@@ -236,7 +236,7 @@ def panel_row(
     return out
 
 
-def training_curves_figure(histories: list[tuple[str, list[dict]]], *, title: str = "training"):  # noqa: ANN201 (matplotlib Figure)
+def training_curves_figure(histories: list[tuple[str, list[dict]]], *, title: str = "training"):
     """Loss (left) and validation AUC-ROC (right, when logged) per epoch of one or more runs.
 
     ``histories`` are (label, rows of a trainer's log.csv as dicts with ``epoch``, ``loss``

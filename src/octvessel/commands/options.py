@@ -148,7 +148,7 @@ def add_inference_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
 
 
-def inference_config(args: argparse.Namespace):  # noqa: ANN201 (InferenceConfig, imported lazily)
+def inference_config(args: argparse.Namespace):
     """The :class:`InferenceConfig` of the command-line options shared by predict and evaluate."""
     from octvessel.inference import InferenceConfig, auto_memory_budget_mb, parse_memory
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from octvessel.commands.options import (  # noqa: F401  (inference_config: public name)
+from octvessel.commands.options import (
     add_inference_arguments,
     inference_config,
 )

@@ -268,7 +268,9 @@ def evaluate_dataset(
     return result
 
 
-def _select_names(refs: list[SampleRef], names: Sequence[str], dataset: str | Path) -> list[SampleRef]:
+def _select_names(
+    refs: list[SampleRef], names: Sequence[str], dataset: str | Path
+) -> list[SampleRef]:
     """The refs named in ``names`` (dataset order); every name must exist."""
     wanted = set(names)
     missing = sorted(wanted - {r.name for r in refs})

@@ -123,7 +123,6 @@ def estimate_memory(model: torch.nn.Module, shape: tuple[int, int], bf16: bool =
     return int(activation_bytes_per_pixel(model, bf16) * h * w)
 
 
-
 def choose_method(model: torch.nn.Module, shape: tuple[int, int], config: InferenceConfig) -> str:
     """The method ``auto`` resolves to for a network grid of ``shape``."""
     if config.method != "auto":

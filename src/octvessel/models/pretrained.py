@@ -191,7 +191,7 @@ def read_header(path: str | Path) -> dict[str, tuple[int, ...]]:
     path = Path(path)
     try:
         with safe_open(str(path), framework="pt") as fh:
-            return {k: tuple(fh.get_slice(k).get_shape()) for k in fh.keys()}  # noqa: SIM118
+            return {k: tuple(fh.get_slice(k).get_shape()) for k in fh.keys()}
     except FileNotFoundError:
         raise InputError("weights file not found", path) from None
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:

@@ -136,7 +136,7 @@ class RankSlice(torch.utils.data.Sampler[int]):
             start_step,
         )
 
-    def __iter__(self):  # noqa: ANN204
+    def __iter__(self):
         for s in range(self.start_step, self.steps):
             base = (s * self.world + self.rank) * self.b
             yield from range(base, base + self.b)

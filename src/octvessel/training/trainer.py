@@ -156,7 +156,7 @@ def stop_requests() -> Iterator[dict[str, bool]]:
     loop saves and stops."""
     flag: dict[str, Any] = {"stop": False, "signal": 0}
 
-    def handler(signum: int, frame: Any) -> None:  # noqa: ARG001
+    def handler(signum: int, frame: Any) -> None:
         flag["stop"] = True
         flag["signal"] = signum
 
@@ -507,7 +507,7 @@ def train(
         distributed.shutdown(env)
 
 
-def _run(  # noqa: PLR0913, PLR0915
+def _run(
     train_samples: list[Sample],
     val_samples: list[Sample],
     source: dict[str, Any],
