@@ -36,8 +36,6 @@ from torch import nn
 from octvessel.config import check_fraction, check_int
 from octvessel.errors import UsageError
 from octvessel.models.base import ModelConfig, SegmentationModel
-from octvessel.models.recipes import REFERENCE_RECIPES, RETINA_UNET_PREPROCESSING
-from octvessel.models.registry import ModelSpec, register_model
 
 RECURRENT_ACTIVATIONS = ("hard_sigmoid", "sigmoid")
 #: Keras's batch-norm defaults in PyTorch terms (Keras momentum 0.99 = PyTorch 0.01)
@@ -226,6 +224,9 @@ def he_normal_(weight: torch.Tensor) -> torch.Tensor:
 
 
 # ------------------------------------------------------------------ registration
+# (imported here so that registering the network stays in these lines; see models/registry.py)
+from octvessel.models.recipes import REFERENCE_RECIPES, RETINA_UNET_PREPROCESSING  # noqa: E402
+from octvessel.models.registry import ModelSpec, register_model  # noqa: E402
 
 register_model(
     ModelSpec(

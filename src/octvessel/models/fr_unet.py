@@ -33,9 +33,6 @@ from torch import nn
 from octvessel.config import check_bool, check_fraction
 from octvessel.errors import UsageError
 from octvessel.models.base import ModelConfig, SegmentationModel
-from octvessel.models.recipes import REFERENCE_RECIPES
-from octvessel.models.registry import ModelSpec, register_model
-from octvessel.preprocessing import Preprocessing
 
 WIDTHS = (64, 128, 256, 512)
 
@@ -212,6 +209,10 @@ class FRUNet(SegmentationModel):
 
 
 # ------------------------------------------------------------------ registration
+# (imported here so that registering the network stays in these lines; see models/registry.py)
+from octvessel.models.recipes import REFERENCE_RECIPES  # noqa: E402
+from octvessel.models.registry import ModelSpec, register_model  # noqa: E402
+from octvessel.preprocessing import Preprocessing  # noqa: E402
 
 register_model(
     ModelSpec(

@@ -34,9 +34,6 @@ from octvessel.config import check_fraction, check_int
 from octvessel.errors import UsageError
 from octvessel.models.base import ModelConfig, SegmentationModel
 from octvessel.models.bcdu_net import KERAS_BN, he_normal_
-from octvessel.models.recipes import REFERENCE_RECIPES
-from octvessel.models.registry import ModelSpec, register_model
-from octvessel.preprocessing import Preprocessing
 
 
 @dataclass(frozen=True)
@@ -202,6 +199,10 @@ class SAUNet(SegmentationModel):
 
 
 # ------------------------------------------------------------------ registration
+# (imported here so that registering the network stays in these lines; see models/registry.py)
+from octvessel.models.recipes import REFERENCE_RECIPES  # noqa: E402
+from octvessel.models.registry import ModelSpec, register_model  # noqa: E402
+from octvessel.preprocessing import Preprocessing  # noqa: E402
 
 register_model(
     ModelSpec(

@@ -23,8 +23,6 @@ from torch import nn
 
 from octvessel.config import check_bool, check_fraction, check_int
 from octvessel.models.base import ModelConfig, SegmentationModel
-from octvessel.models.recipes import REFERENCE_RECIPES, RETINA_UNET_PREPROCESSING
-from octvessel.models.registry import ModelSpec, register_model
 
 
 @dataclass(frozen=True)
@@ -117,6 +115,9 @@ class UNetSmall(SegmentationModel):
 
 
 # ------------------------------------------------------------------ registration
+# (imported here so that registering the network stays in these lines; see models/registry.py)
+from octvessel.models.recipes import REFERENCE_RECIPES, RETINA_UNET_PREPROCESSING  # noqa: E402
+from octvessel.models.registry import ModelSpec, register_model  # noqa: E402
 
 register_model(
     ModelSpec(

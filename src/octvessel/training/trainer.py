@@ -507,7 +507,7 @@ def train(
         distributed.shutdown(env)
 
 
-def _run(
+def _run(  # noqa: PLR0913, PLR0915
     train_samples: list[Sample],
     val_samples: list[Sample],
     source: dict[str, Any],
