@@ -176,13 +176,10 @@ def _summary_figure(
     probs: list[np.ndarray],
     threshold: float,
 ) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from octvessel.visualize import new_figure
 
     nb = volume.shape[0]
-    fig = plt.figure(figsize=(16, 11))
+    fig = new_figure(figsize=(16, 11))
     grid = fig.add_gridspec(4, 3, height_ratios=[1.4, 1, 1, 1])
     ax = fig.add_subplot(grid[0, :])
     row = nb // 2

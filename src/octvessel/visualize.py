@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -47,13 +49,23 @@ def error_map(pred: np.ndarray, label: np.ndarray, fov: np.ndarray | None = None
     return out
 
 
-def save_figure(fig, path: str | Path, dpi: int = 110) -> Path:
-    """Save a matplotlib figure atomically as PNG and close it."""
-    import matplotlib.pyplot as plt
+def new_figure(**kwargs: Any) -> Any:
+    """A matplotlib ``Figure`` made outside pyplot (``kwargs``: figsize ...).
 
+    No backend is chosen or switched (``matplotlib.use`` is never called), so the library
+    leaves a notebook's or an application's matplotlib settings alone; PNGs render with Agg.
+    """
+    from matplotlib.figure import Figure
+
+    return Figure(**kwargs)
+
+
+def save_figure(fig, path: str | Path, dpi: int = 110) -> Path:
+    """Save a matplotlib figure atomically as PNG and close it (if pyplot manages it)."""
     with atomic.atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
-    plt.close(fig)
+    if "matplotlib.pyplot" in sys.modules:
+        sys.modules["matplotlib.pyplot"].close(fig)
     return Path(path)
 
 
@@ -78,12 +90,8 @@ def roc_figure(
 
     ``operating_point`` is (false positive rate, true positive rate) at ``threshold``.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5.2, 5))
+    fig = new_figure(figsize=(5.2, 5))
+    ax = fig.subplots()
     for c in per_image or []:
         if c is not None:
             ax.plot(*_thin(c.fpr, c.tpr, 800), color="0.75", lw=0.6)
@@ -115,12 +123,8 @@ def pr_figure(
     ``operating_point`` is (recall, precision) at ``threshold``; ``f1_optimal`` is
     :meth:`octvessel.metrics.Curves.f1_optimal`'s dict.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5.2, 5))
+    fig = new_figure(figsize=(5.2, 5))
+    ax = fig.subplots()
     r = np.linspace(0.01, 1, 200)
     for f in (0.2, 0.4, 0.6, 0.8):
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -166,14 +170,10 @@ def fold_curves_figure(
     ``parts`` are (label, Curves or None, AUC or AP) of e.g. each cross-validation fold;
     ``pooled_value`` is the pooled AUC-ROC (roc) or average precision (pr).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     if kind not in ("roc", "pr"):
         raise ValueError(f"kind={kind!r}: expected 'roc' or 'pr'")
-    fig, ax = plt.subplots(figsize=(5.2, 5))
+    fig = new_figure(figsize=(5.2, 5))
+    ax = fig.subplots()
     what = "AUC" if kind == "roc" else "AP"
 
     def xy(c) -> tuple[np.ndarray, np.ndarray]:
@@ -242,13 +242,9 @@ def training_curves_figure(histories: list[tuple[str, list[dict]]], *, title: st
     ``histories`` are (label, rows of a trainer's log.csv as dicts with ``epoch``, ``loss``
     and optionally ``val_auc``).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     has_val = any(r.get("val_auc") is not None for _, rows in histories for r in rows)
-    fig, axes = plt.subplots(1, 2 if has_val else 1, figsize=(10 if has_val else 5.5, 3.8))
+    fig = new_figure(figsize=(10 if has_val else 5.5, 3.8))
+    axes = fig.subplots(1, 2 if has_val else 1)
     axes = list(np.atleast_1d(axes))
     for i, (label, rows) in enumerate(histories):
         epochs = [r["epoch"] for r in rows]

@@ -268,15 +268,11 @@ def _write_log(run_dir: Path, history: list[dict[str, Any]]) -> None:
 
 
 def _plot_progress(run_dir: Path, history: list[dict[str, Any]]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from octvessel.visualize import save_figure
+    from octvessel.visualize import new_figure, save_figure
 
     epochs = [h["epoch"] for h in history]
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig = new_figure(figsize=(7, 4))
+    ax = fig.subplots()
     ax.plot(epochs, [h["loss"] for h in history], "o-", label="training loss (sum over outputs)")
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
