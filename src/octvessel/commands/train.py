@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     overrides, model_config = recipe_overrides(args)
     overrides["model"] = args.model
     if args.resume and not (args.preset or args.config):
-        from octvessel.training.trainer import saved_config
+        from octvessel.training import saved_config
 
         base = saved_config(
             args.output

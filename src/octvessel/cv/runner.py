@@ -88,8 +88,7 @@ def _fold_finished(
     fold_dir: Path, fold: Fold, recipe: Any, train_samples: list[Any]
 ) -> dict[str, Any] | None:
     """The fold's record when it finished with this recipe and these data, else None."""
-    from octvessel.training.data import fingerprint
-    from octvessel.training.trainer import RESUME_FREE, saved_config
+    from octvessel.training import RESUME_FREE, fingerprint, saved_config
 
     path = fold_dir / FOLD_DONE_NAME
     if not path.is_file() or not (fold_dir / layout.FOLD_EVAL / layout.METRICS_JSON).is_file():
@@ -189,7 +188,7 @@ def run_cv(
         InputError: unreadable dataset, a folder holding another cross-validation.
     """
     from octvessel.data import load_dataset
-    from octvessel.training.trainer import stop_requests
+    from octvessel.training import stop_requests
 
     t0 = time.perf_counter()
     say = log or (lambda s: print(s, flush=True))
@@ -331,10 +330,7 @@ def _run_fold(
     from octvessel.evaluation import evaluate_dataset
     from octvessel.inference.predictor import Predictor
     from octvessel.runtime import select_device
-    from octvessel.training import train
-    from octvessel.training.checkpoint import STATE_NAME
-    from octvessel.training.data import fingerprint
-    from octvessel.training.trainer import TRAIN_CONFIG_NAME
+    from octvessel.training import STATE_NAME, TRAIN_CONFIG_NAME, fingerprint, train
 
     train_samples = [samples[n] for n in fold.train]
     run_dir, eval_dir = fold_dir / layout.FOLD_RUN, fold_dir / layout.FOLD_EVAL

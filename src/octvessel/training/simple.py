@@ -23,7 +23,7 @@ from octvessel.models.base import SegmentationModel
 from octvessel.precision import autocast_for
 from octvessel.preprocessing import Preprocessing
 from octvessel.training.data import CropDataset, build_loader, check_trainable
-from octvessel.training.trainer import output_losses
+from octvessel.training.loop import output_losses
 
 
 @dataclass(frozen=True)

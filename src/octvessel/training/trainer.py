@@ -16,36 +16,34 @@ ends with the same weights as an uninterrupted one.
 
 from __future__ import annotations
 
-import contextlib
-import csv
-import io
-import json
 import platform
-import re
-import signal
 import sys
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from octvessel import __version__, atomic, layout
-from octvessel.data import load_dataset
 from octvessel.data.augment import AugmentConfig
 from octvessel.data.sample import Sample
-from octvessel.errors import InputError, OctvesselError, UsageError
-from octvessel.models import create_model, get_spec
+from octvessel.errors import InputError, UsageError
 from octvessel.models.base import SegmentationModel
 from octvessel.models.pretrained import CONFIG_NAME, BundleConfig, save_weights
 from octvessel.precision import autocast_for
 from octvessel.preprocessing import Preprocessing
 from octvessel.runtime import select_device
 from octvessel.training import distributed
+from octvessel.training.build import (
+    build_model,
+    init_bundle,
+    load_init_weights,
+    make_optimizer,
+    make_scheduler,
+)
 from octvessel.training.checkpoint import STATE_NAME, load_state, save_state
 from octvessel.training.config import TrainConfig
 from octvessel.training.data import (
@@ -53,21 +51,25 @@ from octvessel.training.data import (
     build_loader,
     check_trainable,
     fingerprint,
-    split_validation,
 )
+from octvessel.training.loop import (
+    EpochState,
+    TrainingError,
+    output_losses,
+    stop_requests,
+    train_one_epoch,
+)
+from octvessel.training.run_folder import LOG_NAME, SPLITS_NAME, TRAIN_CONFIG_NAME, saved_config
+from octvessel.training.run_folder import plot_progress as _plot_progress
+from octvessel.training.run_folder import read_log as _read_log
+from octvessel.training.run_folder import run_card as _card
+from octvessel.training.run_folder import write_log as _write_log
+from octvessel.training.samples import load_samples as _load_samples
+from octvessel.training.samples import parse_dataset_spec, split_variants
 from octvessel.training.validation import BEST_METRICS, best_metric, improves, validate
 
-TRAIN_CONFIG_NAME = layout.TRAIN_CONFIG
-SPLITS_NAME = layout.SPLITS
-LOG_NAME = layout.TRAIN_LOG
 #: settings that may change on --resume without changing the result
 RESUME_FREE = ("device", "workers")
-
-
-class TrainingError(OctvesselError):
-    """Training cannot go on (a NaN loss); the last good checkpoint is kept."""
-
-    exit_code = 1
 
 
 @dataclass
@@ -85,160 +87,7 @@ class TrainResult:
 # ----------------------------------------------------------------------------- pieces
 
 
-def build_model(cfg: TrainConfig) -> tuple[SegmentationModel, Preprocessing]:
-    """The network and its preprocessing; ``in_channels`` follows the preprocessing."""
-    spec = get_spec(cfg.model)
-    base_pre, base_model_config = spec.preprocessing.to_dict(), {}
-    if cfg.init_from:
-        init = init_bundle(cfg)
-        base_pre, base_model_config = init.preprocessing.to_dict(), dict(init.model_config)
-    pre = Preprocessing.from_dict({**base_pre, **cfg.preprocessing})
-    model_config = {"in_channels": pre.channels, **base_model_config, **cfg.model_config}
-    if model_config["in_channels"] != pre.channels:
-        raise UsageError(
-            f"model_config.in_channels={model_config['in_channels']} but preprocessing gives {pre.channels} channel(s)"
-        )
-    return create_model(cfg.model, **model_config), pre
-
-
-def init_bundle(cfg: TrainConfig) -> BundleConfig:
-    """The config of the weights ``cfg.init_from`` names (fine-tuning); its model must match."""
-    from octvessel.models.pretrained import resolve_weights
-
-    weights = resolve_weights(cfg.init_from)
-    bundle = BundleConfig.from_file(weights.parent / CONFIG_NAME)
-    if bundle.model != cfg.model:
-        raise UsageError(
-            f"init_from={cfg.init_from!r} is a {bundle.model} but the recipe trains a {cfg.model} "
-            f"(pass --model {bundle.model})"
-        )
-    return bundle
-
-
-def load_init_weights(model: SegmentationModel, cfg: TrainConfig) -> str:
-    """Copy the ``cfg.init_from`` weights into ``model`` (shapes must match); their sha256."""
-    from octvessel.models.pretrained import load_weights, resolve_weights
-
-    weights = resolve_weights(cfg.init_from)
-    bundle = BundleConfig.from_file(weights.parent / CONFIG_NAME)
-    load_weights(model, weights, bundle.sha256.get(weights.name))
-    return bundle.sha256.get(weights.name) or ""
-
-
-def make_optimizer(cfg: TrainConfig, params: Iterator[torch.nn.Parameter]) -> torch.optim.Optimizer:
-    if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-
-
-def make_scheduler(
-    cfg: TrainConfig, optimizer: torch.optim.Optimizer, total_steps: int
-) -> Any | None:
-    if cfg.scheduler == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(total_steps, 1))
-    if cfg.scheduler == "plateau":
-        return torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer, mode="max", factor=0.1, patience=cfg.plateau_patience
-        )
-    return None
-
-
-def output_losses(outputs: Sequence[torch.Tensor], target: torch.Tensor) -> list[torch.Tensor]:
-    """Binary cross-entropy of each output (the loss is their sum, equal weights)."""
-    return [F.binary_cross_entropy_with_logits(o.float(), target) for o in outputs]
-
-
-@contextlib.contextmanager
-def stop_requests() -> Iterator[dict[str, bool]]:
-    """SIGINT/SIGTERM set ``flag["stop"]`` (and ``flag["signal"]``) instead of killing: the
-    loop saves and stops."""
-    flag: dict[str, Any] = {"stop": False, "signal": 0}
-
-    def handler(signum: int, frame: Any) -> None:
-        flag["stop"] = True
-        flag["signal"] = signum
-
-    previous = {}
-    try:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, handler)
-    except ValueError:  # not the main thread: no signal handling
-        pass
-    try:
-        yield flag
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-
 # ----------------------------------------------------------------------------- loop
-
-
-@dataclass
-class EpochState:
-    """Running sums of one epoch (kept in the checkpoint so a resumed epoch logs whole)."""
-
-    loss_sums: list[float] = field(default_factory=list)
-    steps: int = 0
-    data_seconds: float = 0.0
-    compute_seconds: float = 0.0
-    patches: int = 0
-
-    def add(self, losses: list[float], data_s: float, compute_s: float, patches: int) -> None:
-        if not self.loss_sums:
-            self.loss_sums = [0.0] * len(losses)
-        self.loss_sums = [a + b for a, b in zip(self.loss_sums, losses, strict=True)]
-        self.steps += 1
-        self.data_seconds += data_s
-        self.compute_seconds += compute_s
-        self.patches += patches
-
-
-def train_one_epoch(
-    model: torch.nn.Module,
-    loader: torch.utils.data.DataLoader,
-    optimizer: torch.optim.Optimizer,
-    scheduler: Any | None,
-    scaler: torch.amp.GradScaler,
-    cfg: TrainConfig,
-    device: torch.device,
-    env: distributed.DistEnv,
-    state: EpochState,
-    on_step: Any,
-    stop: dict[str, bool],
-) -> bool:
-    """Run the loader's steps; returns True when stopped early (signal or ``on_step``)."""
-    model.train()
-    t_fetch = time.perf_counter()
-    for x, y in loader:
-        t_data = time.perf_counter() - t_fetch
-        t0 = time.perf_counter()
-        x = x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-        y = y.to(device, non_blocking=True)
-        with autocast_for(device, cfg.precision):
-            outputs = model(x)
-        losses = output_losses(outputs, y)
-        loss = sum(losses)
-        if distributed.any_flag(not bool(torch.isfinite(loss)), env, device):
-            raise TrainingError(
-                f"the loss became {loss.item()} at step {state.steps + 1} of this epoch; weights were not saved "
-                "from this point, the last good checkpoint is kept (try a lower lr or precision=fp32)"
-            )
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-        if scheduler is not None and cfg.scheduler == "cosine":
-            scheduler.step()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        state.add([v.item() for v in losses], t_data, time.perf_counter() - t0, x.shape[0])
-        if distributed.any_flag(bool(on_step(state)) or stop["stop"], env, device):
-            return True
-        t_fetch = time.perf_counter()
-    return False
 
 
 def evaluate(
@@ -255,170 +104,7 @@ def evaluate(
 # ----------------------------------------------------------------------------- files
 
 
-def _write_log(run_dir: Path, history: list[dict[str, Any]]) -> None:
-    if not history:
-        return
-    keys = list(dict.fromkeys(k for row in history for k in row))
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=keys)
-    writer.writeheader()
-    for row in history:
-        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-    atomic.write_text(run_dir / LOG_NAME, buf.getvalue())
-
-
-def _plot_progress(run_dir: Path, history: list[dict[str, Any]]) -> None:
-    from octvessel.visualize import new_figure, save_figure
-
-    epochs = [h["epoch"] for h in history]
-    fig = new_figure(figsize=(7, 4))
-    ax = fig.subplots()
-    ax.plot(epochs, [h["loss"] for h in history], "o-", label="training loss (sum over outputs)")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("loss")
-    if any(h.get("val_auc") is not None for h in history):
-        ax2 = ax.twinx()
-        ax2.plot(
-            epochs,
-            [h.get("val_auc") for h in history],
-            "s-",
-            color="tab:green",
-            label="validation AUC",
-        )
-        ax2.set_ylabel("validation AUC-ROC")
-        ax2.legend(loc="lower right")
-    ax.legend(loc="upper right")
-    ax.set_title(run_dir.name)
-    save_figure(fig, run_dir / layout.PROGRESS_FIGURE)
-
-
-def _read_log(run_dir: Path) -> list[dict[str, Any]]:
-    path = run_dir / LOG_NAME
-    if not path.is_file():
-        return []
-    rows = []
-    with open(path, newline="") as fh:
-        for row in csv.DictReader(fh):
-            rows.append(
-                {
-                    k: (None if v == "" else (int(v) if k in ("epoch", "steps") else float(v)))
-                    for k, v in row.items()
-                }
-            )
-    return rows
-
-
-def _card(
-    cfg: TrainConfig, meta: dict[str, Any], model: SegmentationModel, history: list[dict[str, Any]]
-) -> str:
-    last = history[-1] if history else {}
-    lines = [
-        f"# {cfg.model} trained by octvessel",
-        "",
-        f"- architecture: `{cfg.model}`, {model.count_parameters():,} parameters, config `{json.dumps(model.config.to_dict(), sort_keys=True)}`",
-        f"- data: `{meta['dataset']}` (format {meta['format']}, fingerprint {meta['fingerprint']}), "
-        f"{meta['n_train']} training / {meta['n_val']} validation images (names in splits.json)",
-        f"- recipe: `{json.dumps(cfg.to_dict(), sort_keys=True)}`",
-        f"- seed: {cfg.seed}; world size {meta['world_size']}",
-        f"- command: `{meta['command']}`",
-        f"- hardware: {meta['hardware']}",
-        f"- versions: octvessel {__version__}, torch {torch.__version__}, python {platform.python_version()}",
-        f"- epochs done: {last.get('epoch', 0)} of {cfg.epochs}; best {meta.get('best_metric')} = {meta.get('best')} at epoch {meta.get('best_epoch')}",
-        "",
-        "Weights: `best.safetensors` (selected by the metric above), `last.safetensors`; sha256 in config.json.",
-        "",
-    ]
-    return "\n".join(lines)
-
-
 # ----------------------------------------------------------------------------- driver
-
-
-def _load_folder(
-    dataset: str | Path, cfg: TrainConfig, fmt: str, observer: int, variant: str
-) -> tuple[list[Sample], list[Sample]]:
-    """Training and explicit-validation samples of one folder and one variant."""
-    split = cfg.train_split
-    if split is None:
-        from octvessel.data import index_dataset
-
-        splits = {r.split for r in index_dataset(dataset, fmt, observer=observer, variant=variant)}
-        split = "training" if "training" in splits else None
-    samples = load_dataset(
-        dataset, fmt, split, observer=observer, variant=variant, require_labels=True
-    )
-    val = []
-    if cfg.val_split:
-        val = load_dataset(
-            dataset, fmt, cfg.val_split, observer=observer, variant=variant, require_labels=True
-        )
-    return samples, val
-
-
-def split_variants(text: str) -> list[str]:
-    """``"P1,P2"`` -> ``["P1", "P2"]`` (empty -> ``["P1"]``)."""
-    return [v.strip() for v in str(text).split(",") if v.strip()] or ["P1"]
-
-
-def parse_dataset_spec(entry: str | Path, default_variants: list[str]) -> tuple[Path, list[str]]:
-    """``PATH`` or ``PATH:P1,P2,P3`` (variants of a CAVRI-C-style folder) -> (path, variants)."""
-    text = str(entry)
-    head, sep, tail = text.rpartition(":")
-    if sep and re.fullmatch(r"P\d+(,P\d+)*", tail, re.I) and head:
-        return Path(head), split_variants(tail.upper())
-    return Path(text), default_variants
-
-
-def _load_samples(
-    dataset: str | Path | Sequence[str | Path] | Sequence[Sample],
-    cfg: TrainConfig,
-    fmt: str,
-    observer: int,
-    variant: str,
-) -> tuple[list[Sample], list[Sample], str]:
-    """(training, validation, description) from one or several folders, or in-memory samples.
-
-    Several folders (or ``variant="P1,P2,P3"``, or ``PATH:P1,P2,P3`` for one folder) are
-    pooled; sample names get a ``folder/variant`` prefix so they stay unique.
-    """
-    if isinstance(dataset, (str, Path)):
-        entries = [dataset]
-    elif dataset and all(isinstance(d, (str, Path)) for d in dataset):
-        entries = list(dataset)
-    else:
-        samples = list(dataset)
-        train, held = split_validation(samples, cfg.val_fraction, cfg.seed)
-        return train, held, "<in-memory samples>"
-    default_variants = split_variants(variant)
-    folders = [parse_dataset_spec(e, default_variants) for e in entries]
-    pooled = len(folders) > 1 or any(len(v) > 1 for _, v in folders)
-    samples, val = [], []
-    for folder, variants in folders:
-        for v in variants:
-            s, vs = _load_folder(folder, cfg, fmt, observer, v)
-            if pooled:
-                prefix = f"{folder.name}/{v}/" if len(variants) > 1 else f"{folder.name}/"
-                s = [replace(x, name=prefix + x.name) for x in s]
-                vs = [replace(x, name=prefix + x.name) for x in vs]
-            samples += s
-            val += vs
-    train, held = split_validation(samples, cfg.val_fraction, cfg.seed)
-    name = " + ".join(
-        str(f) + (f":{','.join(v)}" if v != default_variants or len(v) > 1 else "")
-        for f, v in folders
-    )
-    return train, val or held, name
-
-
-def saved_config(run_dir: str | Path) -> TrainConfig:
-    """The recipe a run folder was started with."""
-    path = Path(run_dir) / TRAIN_CONFIG_NAME
-    if not path.is_file():
-        raise InputError(f"no run to resume here (missing {TRAIN_CONFIG_NAME})", run_dir)
-    try:
-        return TrainConfig.from_dict(json.loads(path.read_text()))
-    except (ValueError, UsageError) as exc:
-        raise InputError(f"not a valid training config ({exc})", path) from None
 
 
 def train(
@@ -728,3 +414,28 @@ def _run(  # noqa: PLR0913, PLR0915
         model,
         stop_signal=stop["signal"] if interrupted else 0,
     )
+
+
+__all__ = [
+    "LOG_NAME",
+    "RESUME_FREE",
+    "SPLITS_NAME",
+    "TRAIN_CONFIG_NAME",
+    "EpochState",
+    "TrainResult",
+    "TrainingError",
+    "autocast_for",
+    "build_model",
+    "evaluate",
+    "init_bundle",
+    "load_init_weights",
+    "make_optimizer",
+    "make_scheduler",
+    "output_losses",
+    "parse_dataset_spec",
+    "saved_config",
+    "split_variants",
+    "stop_requests",
+    "train",
+    "train_one_epoch",
+]

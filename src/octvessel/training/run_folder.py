@@ -1,0 +1,113 @@
+"""The run folder: its file names (from :mod:`octvessel.layout`), log, progress figure, model card, saved recipe.
+
+A run folder holds ``train_config.json`` (the resolved recipe), ``splits.json``,
+``best.safetensors``/``last.safetensors``, ``config.json``, ``README.md`` (the card),
+``training_state.safetensors``, ``log.csv`` (one row per epoch) and ``progress.png``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import platform
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from octvessel import __version__, atomic, layout
+from octvessel.errors import InputError, UsageError
+from octvessel.models.base import SegmentationModel
+from octvessel.training.config import TrainConfig
+
+TRAIN_CONFIG_NAME = layout.TRAIN_CONFIG
+SPLITS_NAME = layout.SPLITS
+LOG_NAME = layout.TRAIN_LOG
+
+
+def write_log(run_dir: Path, history: list[dict[str, Any]]) -> None:
+    if not history:
+        return
+    keys = list(dict.fromkeys(k for row in history for k in row))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=keys)
+    writer.writeheader()
+    for row in history:
+        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    atomic.write_text(run_dir / LOG_NAME, buf.getvalue())
+
+
+def plot_progress(run_dir: Path, history: list[dict[str, Any]]) -> None:
+    from octvessel.visualize import new_figure, save_figure
+
+    epochs = [h["epoch"] for h in history]
+    fig = new_figure(figsize=(7, 4))
+    ax = fig.subplots()
+    ax.plot(epochs, [h["loss"] for h in history], "o-", label="training loss (sum over outputs)")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    if any(h.get("val_auc") is not None for h in history):
+        ax2 = ax.twinx()
+        ax2.plot(
+            epochs,
+            [h.get("val_auc") for h in history],
+            "s-",
+            color="tab:green",
+            label="validation AUC",
+        )
+        ax2.set_ylabel("validation AUC-ROC")
+        ax2.legend(loc="lower right")
+    ax.legend(loc="upper right")
+    ax.set_title(run_dir.name)
+    save_figure(fig, run_dir / layout.PROGRESS_FIGURE)
+
+
+def read_log(run_dir: Path) -> list[dict[str, Any]]:
+    path = run_dir / LOG_NAME
+    if not path.is_file():
+        return []
+    rows = []
+    with open(path, newline="") as fh:
+        for row in csv.DictReader(fh):
+            rows.append(
+                {
+                    k: (None if v == "" else (int(v) if k in ("epoch", "steps") else float(v)))
+                    for k, v in row.items()
+                }
+            )
+    return rows
+
+
+def run_card(
+    cfg: TrainConfig, meta: dict[str, Any], model: SegmentationModel, history: list[dict[str, Any]]
+) -> str:
+    last = history[-1] if history else {}
+    lines = [
+        f"# {cfg.model} trained by octvessel",
+        "",
+        f"- architecture: `{cfg.model}`, {model.count_parameters():,} parameters, config `{json.dumps(model.config.to_dict(), sort_keys=True)}`",
+        f"- data: `{meta['dataset']}` (format {meta['format']}, fingerprint {meta['fingerprint']}), "
+        f"{meta['n_train']} training / {meta['n_val']} validation images (names in splits.json)",
+        f"- recipe: `{json.dumps(cfg.to_dict(), sort_keys=True)}`",
+        f"- seed: {cfg.seed}; world size {meta['world_size']}",
+        f"- command: `{meta['command']}`",
+        f"- hardware: {meta['hardware']}",
+        f"- versions: octvessel {__version__}, torch {torch.__version__}, python {platform.python_version()}",
+        f"- epochs done: {last.get('epoch', 0)} of {cfg.epochs}; best {meta.get('best_metric')} = {meta.get('best')} at epoch {meta.get('best_epoch')}",
+        "",
+        "Weights: `best.safetensors` (selected by the metric above), `last.safetensors`; sha256 in config.json.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def saved_config(run_dir: str | Path) -> TrainConfig:
+    """The recipe a run folder was started with."""
+    path = Path(run_dir) / TRAIN_CONFIG_NAME
+    if not path.is_file():
+        raise InputError(f"no run to resume here (missing {TRAIN_CONFIG_NAME})", run_dir)
+    try:
+        return TrainConfig.from_dict(json.loads(path.read_text()))
+    except (ValueError, UsageError) as exc:
+        raise InputError(f"not a valid training config ({exc})", path) from None
