@@ -20,6 +20,7 @@ from pathlib import Path
 
 from octvessel import atomic
 from octvessel.models import load_model, save_pretrained
+from octvessel.models.card import ModelCard
 from octvessel.models.pretrained import (
     CONFIG_NAME,
     SHIPPED_DIR,
@@ -110,52 +111,44 @@ def card(
     if stages:
         earlier.append(f"# stage {len(stages) + 1} (these weights):")
     init = (
-        f"- started from `{meta['init_from']}` (sha256 {meta.get('init_sha256', '?')[:16]}...), "
+        f"started from `{meta['init_from']}` (sha256 {meta.get('init_sha256', '?')[:16]}...), "
         "not from a random initialisation"
         if meta.get("init_from")
-        else "- started from a random (Glorot-uniform) initialisation"
+        else "started from a random (Glorot-uniform) initialisation"
     )
-    lines = [
-        f"# {name}",
-        "",
-        summary,
-        "",
-        f"- architecture: `{bundle.model}` {json.dumps(bundle.model_config)}, "
+    card = ModelCard(name, summary)
+    card.facts += [
+        f"architecture: `{bundle.model}` {json.dumps(bundle.model_config)}, "
         f"{params:,} parameters; weights stored as float16 safetensors",
-        f"- input preprocessing (applied by octvessel from this config): "
+        f"input preprocessing (applied by octvessel from this config): "
         f"`{json.dumps(bundle.preprocessing.to_dict())}`",
         init,
-        f"- data: `{meta.get('dataset')}`; {meta.get('n_train')} training images, "
+        f"data: `{meta.get('dataset')}`; {meta.get('n_train')} training images, "
         f"{meta.get('n_val')} validation images (held out of training: "
         f"{', '.join(meta['splits'].get('validation', [])[:12])}"
         f"{' ...' if len(meta['splits'].get('validation', [])) > 12 else ''})",
-        f"- dataset fingerprint {meta.get('fingerprint')}; seed {meta.get('seed')}",
-        f"- trained for {meta['epochs_logged']} epochs x {meta.get('steps_per_epoch')} steps in "
+        f"dataset fingerprint {meta.get('fingerprint')}; seed {meta.get('seed')}",
+        f"trained for {meta['epochs_logged']} epochs x {meta.get('steps_per_epoch')} steps in "
         f"{meta['train_seconds'] / 60:.1f} min on {meta.get('hardware')} "
         f"(octvessel {meta.get('octvessel_version')}, torch {meta.get('torch_version')}); "
         f"kept: best validation AUC {meta.get('best')} (epoch {meta.get('best_epoch')})",
-        "",
-        "## Reproduce",
-        "",
+    ]
+    reproduce = [
         "```",
         *earlier,
         *prep,
         meta.get("command", ""),
         f"python scripts/ship_weights.py --run RUN_DIR --name {name} ...",
         "```",
-        "",
-        "## Measured (pooled pixels inside the FOV, native resolution, threshold 0.5)",
-        "",
+    ]
+    table = [
         "| data | images | " + " | ".join(HEADLINE) + " |",
         "|---|---|" + "---|" * len(HEADLINE),
     ]
     for label, m in metrics.items():
         cells = " | ".join(f"{m[k]:.4f}" if k in m else "-" for k in HEADLINE)
-        lines.append(f"| {label} | {m.get('n_images')} | {cells} |")
-    lines += [
-        "",
-        "## Limits",
-        "",
+        table.append(f"| {label} | {m.get('n_images')} | {cells} |")
+    limits = [
         f"Trained in {total_seconds / 60:.0f} min in all"
         f"{f' over {len(stages) + 1} stages' if stages else ''} on "
         f"{meta.get('hardware')}, not with the paper's 200-epoch GPU recipe, whose "
@@ -166,7 +159,10 @@ def card(
         "",
         f"sha256 of `{WEIGHTS_NAME}` (checked on every load): {{sha256}}",
     ]
-    return "\n".join(lines) + "\n"
+    card.section("Reproduce", reproduce)
+    card.section("Measured (pooled pixels inside the FOV, native resolution, threshold 0.5)", table)
+    card.section("Limits", limits)
+    return card.render()
 
 
 def main() -> None:

@@ -32,6 +32,7 @@ from safetensors.torch import load_file, safe_open, save_file
 
 from octvessel import __version__, atomic, layout
 from octvessel.errors import InputError, OctvesselError, UsageError
+from octvessel.models.card import ModelCard
 from octvessel.models.registry import create_model, get_spec
 from octvessel.preprocessing import Preprocessing
 
@@ -265,20 +266,18 @@ def _one_line(exc: BaseException) -> str:
 
 def model_card(model: SegmentationModel, config: BundleConfig) -> str:
     """A minimal model card; trainers and shipped weights extend it with data and metrics."""
-    lines = [
-        f"# {config.metadata.get('title', config.model)}",
-        "",
-        f"- architecture: `{config.model}` ({model.count_parameters():,} parameters)",
-        f"- config: `{json.dumps(config.model_config, sort_keys=True)}`",
-        f"- preprocessing: `{json.dumps(config.preprocessing.to_dict(), sort_keys=True)}`",
-        f"- octvessel version: {config.octvessel_version}",
-    ]
-    lines += [f"- sha256 of `{name}`: `{digest}`" for name, digest in config.sha256.items()]
+    card = ModelCard(str(config.metadata.get("title", config.model)))
+    card.fact(f"architecture: `{config.model}` ({model.count_parameters():,} parameters)")
+    card.fact(f"config: `{json.dumps(config.model_config, sort_keys=True)}`")
+    card.fact(f"preprocessing: `{json.dumps(config.preprocessing.to_dict(), sort_keys=True)}`")
+    card.fact(f"octvessel version: {config.octvessel_version}")
+    for name, digest in config.sha256.items():
+        card.fact(f"sha256 of `{name}`: `{digest}`")
     for key, value in config.metadata.items():
         if key != "title":
-            lines.append(f"- {key}: {value}")
-    lines += ["", "Licence: MIT (code and weights).", ""]
-    return "\n".join(lines)
+            card.fact(f"{key}: {value}")
+    card.closing.append("Licence: MIT (code and weights).")
+    return card.render()
 
 
 def save_pretrained(

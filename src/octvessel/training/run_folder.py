@@ -19,6 +19,7 @@ import torch
 from octvessel import __version__, atomic, layout
 from octvessel.errors import InputError, UsageError
 from octvessel.models.base import SegmentationModel
+from octvessel.models.card import ModelCard
 from octvessel.training.config import TrainConfig
 
 TRAIN_CONFIG_NAME = layout.TRAIN_CONFIG
@@ -83,23 +84,22 @@ def run_card(
     cfg: TrainConfig, meta: dict[str, Any], model: SegmentationModel, history: list[dict[str, Any]]
 ) -> str:
     last = history[-1] if history else {}
-    lines = [
-        f"# {cfg.model} trained by octvessel",
-        "",
-        f"- architecture: `{cfg.model}`, {model.count_parameters():,} parameters, config `{json.dumps(model.config.to_dict(), sort_keys=True)}`",
-        f"- data: `{meta['dataset']}` (format {meta['format']}, fingerprint {meta['fingerprint']}), "
+    card = ModelCard(f"{cfg.model} trained by octvessel")
+    card.facts += [
+        f"architecture: `{cfg.model}`, {model.count_parameters():,} parameters, config `{json.dumps(model.config.to_dict(), sort_keys=True)}`",
+        f"data: `{meta['dataset']}` (format {meta['format']}, fingerprint {meta['fingerprint']}), "
         f"{meta['n_train']} training / {meta['n_val']} validation images (names in splits.json)",
-        f"- recipe: `{json.dumps(cfg.to_dict(), sort_keys=True)}`",
-        f"- seed: {cfg.seed}; world size {meta['world_size']}",
-        f"- command: `{meta['command']}`",
-        f"- hardware: {meta['hardware']}",
-        f"- versions: octvessel {__version__}, torch {torch.__version__}, python {platform.python_version()}",
-        f"- epochs done: {last.get('epoch', 0)} of {cfg.epochs}; best {meta.get('best_metric')} = {meta.get('best')} at epoch {meta.get('best_epoch')}",
-        "",
-        "Weights: `best.safetensors` (selected by the metric above), `last.safetensors`; sha256 in config.json.",
-        "",
+        f"recipe: `{json.dumps(cfg.to_dict(), sort_keys=True)}`",
+        f"seed: {cfg.seed}; world size {meta['world_size']}",
+        f"command: `{meta['command']}`",
+        f"hardware: {meta['hardware']}",
+        f"versions: octvessel {__version__}, torch {torch.__version__}, python {platform.python_version()}",
+        f"epochs done: {last.get('epoch', 0)} of {cfg.epochs}; best {meta.get('best_metric')} = {meta.get('best')} at epoch {meta.get('best_epoch')}",
     ]
-    return "\n".join(lines)
+    card.closing.append(
+        f"Weights: `{layout.BEST_WEIGHTS}` (selected by the metric above), `{layout.LAST_WEIGHTS}`; sha256 in config.json."
+    )
+    return card.render()
 
 
 def saved_config(run_dir: str | Path) -> TrainConfig:
