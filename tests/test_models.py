@@ -17,7 +17,8 @@ def conv_params(c_in: int, c_out: int, k: int) -> int:
 
 
 def iternet_params_by_hand(c: int = 3, k: int = 32, iterations: int = 3) -> int:
-    """DESIGN.md section 4 counted layer by layer, independently of the implementation."""
+    """IterNet's parameter count (Li et al. 2020, the reference Keras code) counted layer by layer,
+    independently of the implementation."""
     w = [k, 2 * k, 4 * k, 8 * k, 16 * k]
     enc = sum(
         conv_params(a, b, 3) + conv_params(b, b, 3) for a, b in zip([c, *w[:-1]], w, strict=True)

@@ -3,7 +3,7 @@
 ``index_dataset`` lists the files (cheap, no pixels read) and returns :class:`SampleRef`
 objects whose ``.load()`` gives a :class:`Sample`, so big datasets can be streamed;
 ``load_dataset`` loads every ref. Layouts are described in :mod:`octvessel.data.layouts`
-and DESIGN.md section 6.
+(``LAYOUTS``).
 
 An optional ``dataset.json`` at the dataset root may hold::
 

@@ -1,4 +1,4 @@
-"""Dataset-level evaluation: one protocol for every model (DESIGN.md section 7).
+"""Dataset-level evaluation: one protocol for every model (see :mod:`octvessel.metrics`).
 
 :func:`evaluate_dataset` scores either a folder of probability maps (``predictions=``,
 e.g. what ``octvessel predict`` wrote, found by image name) or a model (``model=``, run on

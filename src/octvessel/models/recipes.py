@@ -151,7 +151,7 @@ REFERENCE_RECIPES: dict[str, dict[str, Any]] = {
 }
 
 
-#: Named recipes. The IterNet ones follow DESIGN.md section 4; the other networks' come
+#: Named recipes. The IterNet ones follow the paper and its reference code (docs/training.md); the other networks' come
 #: from :data:`REFERENCE_RECIPES` via their registry entries (``<model>-oct``) when those define a reference recipe.
 PRESETS: dict[str, dict[str, Any]] = {
     "iternet-reference": {

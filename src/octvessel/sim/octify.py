@@ -39,8 +39,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import secrets
 import shutil
-import tempfile
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -567,7 +567,7 @@ def octify_dataset(
     plan = _Plan(folders=keep_splits and None not in splits and splits <= {"training", "test"})
     try:
         dst.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.octify-", dir=dst.parent))
+        tmp = _fresh_dir(dst.parent, f".{dst.name}.octify-")
     except OSError as exc:
         raise InputError(f"cannot write beside the output folder ({exc})", dst) from exc
     records = []
@@ -629,13 +629,20 @@ def _move_into_place(tmp: Path, dst: Path) -> None:
         raise InputError(f"could not move the finished dataset into place ({exc})", dst) from exc
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
-    dst.chmod(0o777 & ~_umask())
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def _fresh_dir(parent: Path, prefix: str) -> Path:
+    """A new, uniquely named folder in ``parent``, with the permissions the process's umask
+    gives (``os.mkdir`` applies it; ``tempfile.mkdtemp`` would give 0o700, and reading the
+    umask means setting it, which races with other threads)."""
+    for _ in range(100):
+        path = parent / f"{prefix}{os.getpid()}-{secrets.token_hex(4)}"
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise InputError("could not create a working folder here", parent)
 
 
 # ----------------------------------------------------------------------------- preview
