@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 import torch
 import torch.nn.functional as F
 
-from octvessel.errors import UsageError
+from octvessel.errors import UsageError, check_choice
 
 BLENDS = ("constant", "gaussian")
 ALIGNS = ("edge", "grid")
@@ -73,8 +73,7 @@ def blend_weights(
     The gaussian has sigma = ``sigma_scale`` x the window side and is scaled to a maximum
     of 1; its smallest values are raised to 1e-3 so border pixels never get zero weight.
     """
-    if blend not in BLENDS:
-        raise UsageError(f"blend={blend!r}: expected one of {', '.join(BLENDS)}")
+    check_choice("blend", blend, BLENDS)
     h, w = window
     if blend == "constant":
         return torch.ones(h, w)
@@ -155,10 +154,8 @@ def sliding_window(
     """
     if x.ndim != 4 or x.shape[0] != 1:
         raise UsageError(f"expected a 1 x C x H x W tensor, got shape {tuple(x.shape)}")
-    if align not in ALIGNS:
-        raise UsageError(f"align={align!r}: expected one of {', '.join(ALIGNS)}")
-    if pad_mode not in PAD_MODES:
-        raise UsageError(f"pad_mode={pad_mode!r}: expected one of {', '.join(PAD_MODES)}")
+    check_choice("align", align, ALIGNS)
+    check_choice("pad_mode", pad_mode, PAD_MODES)
     if not isinstance(batch_size, int) or batch_size < 1:
         raise UsageError(f"batch_size={batch_size!r}: expected a positive integer")
     win = _pair(window, "window")

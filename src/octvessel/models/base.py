@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from octvessel.config import JsonConfig, check_int
-from octvessel.errors import UsageError
+from octvessel.errors import UsageError, check_choice
 from octvessel.models.pretrained import PretrainedMixin
 
 PAD_MODES = ("reflect", "replicate", "zeros")
@@ -32,8 +32,8 @@ class ModelConfig(JsonConfig):
     def __post_init__(self) -> None:
         check_int("in_channels", self.in_channels)
         pad_mode = getattr(self, "pad_mode", None)
-        if pad_mode is not None and pad_mode not in PAD_MODES:
-            raise UsageError(f"pad_mode={pad_mode!r}: expected one of {', '.join(PAD_MODES)}")
+        if pad_mode is not None:
+            check_choice("pad_mode", pad_mode, PAD_MODES)
 
 
 def pad_to_multiple(

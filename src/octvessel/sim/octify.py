@@ -53,7 +53,7 @@ from scipy import ndimage
 from octvessel.config import JsonConfig, check_bool, check_int
 from octvessel.data.io import LUMA_WEIGHTS
 from octvessel.data.sample import Sample
-from octvessel.errors import InputError, UsageError
+from octvessel.errors import InputError, UsageError, check_choice
 
 __all__ = [
     "CHANNELS",
@@ -143,8 +143,7 @@ class OctifyConfig(JsonConfig):
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.channel not in CHANNELS:
-            raise UsageError(f"channel={self.channel!r}: expected one of {', '.join(CHANNELS)}")
+        check_choice("channel", self.channel, CHANNELS)
         _number("crop_mm", self.crop_mm, 0.0, lo_open=True)
         if self.mm_per_px is not None:
             _number("mm_per_px", self.mm_per_px, 0.0, lo_open=True)
@@ -159,8 +158,7 @@ class OctifyConfig(JsonConfig):
             _number(name, getattr(self, name), 0.0)
         _number("vignetting", self.vignetting, 0.0, 1.0 - 1e-6)
         _number("speckle", self.speckle, 0.0, 2.0)
-        if self.variant not in ("P1", "P2", "P3"):
-            raise UsageError(f"variant={self.variant!r}: expected one of P1, P2, P3")
+        check_choice("variant", self.variant, ("P1", "P2", "P3"))
 
     @property
     def out_shape(self) -> tuple[int, int]:

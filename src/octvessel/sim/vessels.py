@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from octvessel.errors import UsageError
+from octvessel.errors import UsageError, check_choice
 
 STYLES = ("fundus", "enface")
 
@@ -230,8 +230,7 @@ def render_image(
         label: bool H x W, True where a vessel covers at least half the pixel;
         fov: bool H x W field of view.
     """
-    if style not in STYLES:
-        raise UsageError(f"style={style!r}: expected one of {', '.join(STYLES)}")
+    check_choice("style", style, STYLES)
     rng = np.random.default_rng(seed + 7919)
     coverage, radius = vessel_tree(config, seed)
     h, w = coverage.shape

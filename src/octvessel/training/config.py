@@ -14,7 +14,7 @@ from typing import Any
 
 from octvessel.config import JsonConfig, check_fraction, check_int
 from octvessel.data.augment import AUGMENT_MODES
-from octvessel.errors import InputError, UsageError
+from octvessel.errors import InputError, UsageError, check_choice
 from octvessel.models.recipes import PRESETS
 from octvessel.precision import PRECISIONS
 from octvessel.runtime import DEVICES
@@ -93,10 +93,7 @@ class TrainConfig(JsonConfig):
             ("precision", PRECISIONS),
             ("device", DEVICES),
         ):
-            if getattr(self, name) not in choices:
-                raise UsageError(
-                    f"{name}={getattr(self, name)!r}: expected one of {', '.join(choices)}"
-                )
+            check_choice(name, getattr(self, name), choices)
         if not (isinstance(self.lr, (int, float)) and self.lr > 0 and math.isfinite(self.lr)):
             raise UsageError(f"lr={self.lr!r}: expected a positive number")
         check_fraction("weight_decay", self.weight_decay)
