@@ -28,7 +28,7 @@ from octvessel.inference.predictor import (
 )
 from octvessel.models import create_model, load_model
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)

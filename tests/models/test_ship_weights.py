@@ -14,7 +14,7 @@ from pathlib import Path
 
 from octvessel.models import create_model, load_model, save_pretrained
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "ship_weights.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "ship_weights.py"
 TINY = {"base_channels": 4, "iterations": 1, "in_channels": 1}
 
 

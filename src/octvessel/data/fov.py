@@ -52,7 +52,7 @@ def derive_fov(image: np.ndarray) -> np.ndarray:
 
     Validated on DRIVE against the official masks (IoU 0.986-0.998 over the 40 images,
     mean 0.995) and on STARE (FOV fraction 0.73-0.82 of the image; >= 99.7 % of either
-    observer's vessel pixels inside on every image); see tests/test_data_fov.py.
+    observer's vessel pixels inside on every image); see tests/data/test_data_fov.py.
     """
     arr = np.asarray(image)
     if arr.ndim == 3:
