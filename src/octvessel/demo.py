@@ -139,7 +139,9 @@ def run_demo(
     print_table(result["metrics"])
 
     print("[6/6] pictures and report")
-    _summary_figure(out / layout.DEMO_SUMMARY, volume, boundaries, phantom, enfaces, probs, cfg.threshold)
+    _summary_figure(
+        out / layout.DEMO_SUMMARY, volume, boundaries, phantom, enfaces, probs, cfg.threshold
+    )
     atomic.write_json(out / layout.METRICS_JSON, result, overwrite=True)
     report = _report(out)
     print(

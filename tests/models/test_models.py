@@ -229,7 +229,9 @@ def test_loading_refuses_corrupt_or_mismatched_bundles(tmp_path):
 def test_iternet_is_initialised_like_the_keras_reference():
     # Glorot-uniform kernels (limit sqrt(6 / (fan_in + fan_out))) and zero biases
     model = create_model("iternet", base_channels=8)
-    convs = [m for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+    convs = [
+        m for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))
+    ]
     assert all(torch.count_nonzero(c.bias) == 0 for c in convs)
     for c in convs:
         fan_in, fan_out = torch.nn.init._calculate_fan_in_and_fan_out(c.weight)

@@ -14,6 +14,7 @@ from octvessel.commands.options import (  # noqa: F401  (recipe_overrides: publi
 
 HELP = "train one model"
 
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_training_arguments(p)
 

@@ -30,6 +30,7 @@ PARAMETER_CONVENTIONS = ("pytorch", "keras")
 #: the five networks compared by the Sensors 2023 OCT paper, in its order
 PAPER_MODELS = ("unet-small", "iternet", "bcdu-net", "sa-unet", "fr-unet")
 
+
 @dataclass(frozen=True)
 class ModelSpec:
     name: str

@@ -297,7 +297,10 @@ def _cv_report(d: Path, page: Page, config: ReportConfig) -> None:
         training_section(
             page,
             [
-                (f"fold {f.index}", read_log(layout.fold_run_dir(arm_dir, f.index) / layout.TRAIN_LOG))
+                (
+                    f"fold {f.index}",
+                    read_log(layout.fold_run_dir(arm_dir, f.index) / layout.TRAIN_LOG),
+                )
                 for f in folds
             ],
             a["name"],
