@@ -143,3 +143,10 @@ def generic_dataset(tmp_path: Path) -> Path:
     root = tmp_path / "generic_dataset"
     write_generic_dataset(root)
     return root
+
+
+@pytest.fixture
+def leave_the_allocator_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The test process is shared with other tests: no process-wide malloc settings here
+    (``OCTVESSEL_MALLOC_TUNING=0``, see :func:`octvessel.runtime.reuse_freed_memory`)."""
+    monkeypatch.setenv("OCTVESSEL_MALLOC_TUNING", "0")

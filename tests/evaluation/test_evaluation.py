@@ -33,10 +33,7 @@ from octvessel.models import create_model
 H, W = 30, 34
 
 
-@pytest.fixture(autouse=True)
-def _leave_the_allocator_alone(monkeypatch):
-    """The test process is shared with other tests: no process-wide malloc settings here."""
-    monkeypatch.setenv("OCTVESSEL_MALLOC_TUNING", "0")
+pytestmark = pytest.mark.usefixtures("leave_the_allocator_alone")
 
 
 def strict_json(path: Path) -> dict:

@@ -14,10 +14,7 @@ from octvessel.inference import InferenceConfig, Predictor
 from octvessel.preprocessing import Preprocessing
 from octvessel.training.validation import best_metric, improves, validate
 
-
-@pytest.fixture(autouse=True)
-def _leave_the_allocator_alone(monkeypatch):
-    monkeypatch.setenv("OCTVESSEL_MALLOC_TUNING", "0")
+pytestmark = pytest.mark.usefixtures("leave_the_allocator_alone")
 
 
 def test_validation_auc_equals_evaluate_auc(generic_dataset, make_tiny_iternet):
