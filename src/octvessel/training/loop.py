@@ -72,6 +72,34 @@ class EpochState:
         self.patches += patches
 
 
+@dataclass
+class StepProgress:
+    """Called after every step: advances the progress bar and says when to stop.
+
+    Attributes:
+        bar: a tqdm bar (``update``, ``set_postfix``).
+        done: steps done so far over all epochs (a resumed run starts above 0).
+        stop_after: stop once ``done`` reaches this (tests and benchmarks), or None.
+        epoch: the epoch being run (0-based), shown on the bar.
+    """
+
+    bar: Any
+    done: int = 0
+    stop_after: int | None = None
+    epoch: int = 0
+
+    def __call__(self, st: EpochState) -> bool:
+        self.done += 1
+        self.bar.update(1)
+        rate = st.patches / max(st.data_seconds + st.compute_seconds, 1e-9)
+        self.bar.set_postfix(
+            epoch=self.epoch + 1,
+            loss=f"{sum(st.loss_sums) / st.steps:.4f}",
+            patches_s=f"{rate:.0f}",
+        )
+        return self.stop_after is not None and self.done >= self.stop_after
+
+
 def train_one_epoch(
     model: torch.nn.Module,
     loader: torch.utils.data.DataLoader,

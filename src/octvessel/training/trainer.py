@@ -54,6 +54,7 @@ from octvessel.training.data import (
 )
 from octvessel.training.loop import (
     EpochState,
+    StepProgress,
     TrainingError,
     output_losses,
     stop_requests,
@@ -315,6 +316,7 @@ def _run(  # noqa: PLR0913, PLR0915
         disable=not (progress and env.is_main),
         dynamic_ncols=True,
     )
+    on_step = StepProgress(bar, total_done, stop_after_steps)
     with stop_requests() as stop:
         if env.is_main:
             print(
@@ -337,18 +339,7 @@ def _run(  # noqa: PLR0913, PLR0915
             state = partial
             t_epoch = time.perf_counter()
 
-            def on_step(st: EpochState, epoch_: int = epoch) -> bool:
-                nonlocal total_done
-                total_done += 1
-                bar.update(1)
-                rate = st.patches / max(st.data_seconds + st.compute_seconds, 1e-9)
-                bar.set_postfix(
-                    epoch=epoch_ + 1,
-                    loss=f"{sum(st.loss_sums) / st.steps:.4f}",
-                    patches_s=f"{rate:.0f}",
-                )
-                return stop_after_steps is not None and total_done >= stop_after_steps
-
+            on_step.epoch = epoch
             stopped = train_one_epoch(
                 net, loader, optimizer, scheduler, scaler, cfg, device, env, state, on_step, stop
             )
