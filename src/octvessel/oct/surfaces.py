@@ -250,7 +250,8 @@ def _fine_score(
     m = 3
     win, idx = band_windows(x, centre, r + m)
     win = (win - lo) / (hi - lo)
-    win = ndimage.gaussian_filter(win, (0, 1.0, 1.5), mode="nearest", truncate=2.5)
+    sz = 1.0
+    win = ndimage.gaussian_filter(win, (0, sz, 1.5), mode="nearest", truncate=2.5)
     if kind == "ridge":
         score = win[:, m:-m]
     else:
