@@ -67,9 +67,9 @@ class SurfaceConfig(JsonConfig):
     coarse_lateral_um: float = 45.0
     max_slope: float = 0.8
     jump_cost: float = 0.05
-    min_retina_um: float = 60.0
+    min_retina_um: float = 80.0
     max_retina_um: float = 800.0
-    ez_range_um: tuple[float, float] = (20.0, 70.0)
+    ez_range_um: tuple[float, float] = (30.0, 70.0)
     ilm_ez_um: float = 40.0
     bm_range_um: tuple[float, float] = (4.0, 60.0)
     onl_um: float = 50.0
@@ -118,6 +118,8 @@ def find_surfaces(
 
     def path(cost: np.ndarray, lo: np.ndarray | None, hi: np.ndarray | None) -> np.ndarray:
         c = cost.copy()
+        if lo is not None and hi is not None:
+            hi = np.maximum(hi, lo + 1.0)  # never an empty column: the path would wander
         if lo is not None:
             c[zc < lo[:, None, :]] = BIG
         if hi is not None:
@@ -151,6 +153,8 @@ def find_surfaces(
         score, idx = _fine_score(data, centre, r, kind, lv0, lv1)
         cost = -score
         lo, hi = _fine_bounds(name, out, cfg, um_z)
+        if lo is not None and hi is not None:
+            hi = np.maximum(hi, lo + 1.0)
         if lo is not None:
             cost = np.where(idx < lo[:, None, :], BIG, cost)
         if hi is not None:
