@@ -67,7 +67,7 @@ class SurfaceConfig(JsonConfig):
     coarse_lateral_um: float = 45.0
     max_slope: float = 0.8
     jump_cost: float = 0.05
-    min_retina_um: float = 80.0
+    min_retina_um: float = 60.0
     max_retina_um: float = 800.0
     ez_range_um: tuple[float, float] = (30.0, 70.0)
     ilm_ez_um: float = 40.0
