@@ -47,17 +47,18 @@ def shortest_path(
     base = np.arange(nk)[None, None, :] - jumps[None, :, None] + max_jump  # (1, S, K)
     pad = np.full((nb, nk + 2 * max_jump), np.inf, np.float32)
     zero = np.zeros((nb, 1, 1), np.int64)
+    windows = np.lib.stride_tricks.sliding_window_view(pad, nk, axis=1)  # (B, S, K) view
     for w in range(1, nw):
         pad[:, max_jump : max_jump + nk] = acc
-        if centre is None:
-            idx = np.broadcast_to(base, (nb, *base.shape[1:]))
+        if centre is None:  # window i of the padded column is depth k + i - max_jump
+            vals = windows[:, ::-1] + penalty[None, :, None]
         else:
             dc = (centre[:, w] - centre[:, w - 1])[:, None, None] + zero
             idx = np.clip(base + dc, 0, nk + 2 * max_jump - 1)
-        vals = np.take_along_axis(pad[:, None, :], idx, axis=2) + penalty[None, :, None]
+            vals = np.take_along_axis(pad[:, None, :], idx, axis=2) + penalty[None, :, None]
         arg = np.argmin(vals, axis=1)
         back[w] = arg
-        acc = np.take_along_axis(vals, arg[:, None, :], axis=1)[:, 0] + cost[:, :, w]
+        acc = vals.min(axis=1) + cost[:, :, w]
     path = np.empty((nb, nw), np.int64)
     path[:, -1] = np.argmin(acc, axis=1)
     b = np.arange(nb)

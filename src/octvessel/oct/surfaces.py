@@ -124,7 +124,11 @@ def find_surfaces(
             c[zc < lo[:, None, :]] = BIG
         if hi is not None:
             c[zc > hi[:, None, :]] = BIG
-        p = shortest_path(c, jump_c, cfg.jump_cost).astype(np.float32)
+        # search only the depths some column allows (the bounds make most of it BIG)
+        z0 = 0 if lo is None else int(max(0, np.floor(lo.min())))
+        z1 = c.shape[1] if hi is None else int(min(c.shape[1], np.ceil(hi.max()) + 1))
+        z1 = max(z1, z0 + 1)
+        p = shortest_path(c[:, z0:z1], jump_c, cfg.jump_cost).astype(np.float32) + z0
         return _median(p, cfg)
 
     # RPE band: bright, with a strong fall within ~30 um below it
