@@ -116,6 +116,24 @@ def sidecar(
     }
 
 
+def check_isotropic_spacing(volume: Volume, config: EnFaceConfig) -> None:
+    """``isotropic`` needs a physical spacing: not one assumed for want of any source.
+
+    Raw Avanti files are the exception: their spacing is the device protocol's.
+    """
+    if (
+        config.isotropic
+        and volume.meta.get("spacing_source") == "assumed"
+        and volume.meta.get("format") != "avanti"
+    ):
+        from octvessel.errors import UsageError
+
+        raise UsageError(
+            f"--isotropic needs the scan's physical spacing, and {volume.path or 'the volume'} "
+            "gives none; pass --spacing SLOW,AXIAL,FAST (mm)"
+        )
+
+
 def write_reconstructions(
     volume: Volume,
     out_dir: str | Path,
@@ -142,6 +160,7 @@ def write_reconstructions(
     for p in [*(out / n for n in names), json_path, *([bnd_path] if needed else [])]:
         check_writable(p, overwrite)
     check_enface_volume(volume)
+    check_isotropic_spacing(volume, cfg)
     boundaries: dict[str, np.ndarray] = {}
     source = "none"
     if needed:
