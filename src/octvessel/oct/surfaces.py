@@ -56,6 +56,7 @@ class SurfaceConfig(JsonConfig):
         max_retina_um: largest ILM..RPE distance.
         ez_range_um: EZ edge to RPE ridge distance (least, largest).
         ilm_ez_um: least ILM..EZ distance.
+        vitreous_level: normalised intensity above which a sample is no longer vitreous.
         bm_range_um: where the BM edge is searched below the RPE (near, far).
         onl_um: least OPL..EZ distance (the outer nuclear layer and inner segments).
         median_bscans, median_columns: the cross-B-scan median (B-scans, coarse A-scans).
@@ -71,6 +72,7 @@ class SurfaceConfig(JsonConfig):
     max_retina_um: float = 800.0
     ez_range_um: tuple[float, float] = (30.0, 70.0)
     ilm_ez_um: float = 40.0
+    vitreous_level: float = 0.5
     bm_range_um: tuple[float, float] = (4.0, 60.0)
     onl_um: float = 50.0
     median_bscans: int = 3
@@ -134,8 +136,13 @@ def find_surfaces(
     # RPE band: bright, with a strong fall within ~30 um below it
     below = ndimage.maximum_filter1d(fall, max(2, int(round(30 / cz))), axis=1, origin=-1)
     band = _unit(sm) * below
-    outer = path(-band, None, None)  # the RPE complex; may pass under drusen
-    ilm_c = path(-rise, None, outer - cfg.min_retina_um / cz)
+    # ILM: a rise with only dark vitreous above it (the running maximum of the
+    # intensity above is low), so neither the EZ in the fovea nor a bright RNFL wins
+    above = np.maximum.accumulate(sm, axis=1)
+    vitreous = np.clip(1.0 - above / cfg.vitreous_level, 0.0, 1.0)
+    ilm_c = path(-(rise * vitreous), None, None)
+    # the RPE complex, bright with a fall below and some retina above; may pass under drusen
+    outer = path(-band, ilm_c + cfg.min_retina_um / cz, None)
     # EZ: the strong rise from the dark ONL, lifted with the RPE over drusen
     ez_c = path(-rise, ilm_c + cfg.ilm_ez_um / cz, outer - cfg.ez_range_um[0] / cz)
     rpe_c = path(-_unit(sm), ez_c + cfg.ez_range_um[0] / cz, ez_c + cfg.ez_range_um[1] / cz)
@@ -277,6 +284,8 @@ def _fine_bounds(
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Depth bounds of the fine search from the surfaces already found (samples)."""
     rpe, ez, ilm = done.get("RPE"), done.get("EZ"), done.get("ILM")
+    if name == "ILM":
+        return None, None
     if name == "EZ" and ilm is not None:
         return ilm + cfg.ilm_ez_um / um_z, None
     if name == "RPE" and ez is not None:
