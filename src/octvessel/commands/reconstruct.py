@@ -130,6 +130,8 @@ def run(args: argparse.Namespace) -> int:
         info = write_reconstructions(
             volume, args.output, prefix, variants, config, overwrite=args.overwrite
         )
+        for note in info.get("quality", {}).get("warnings", []):
+            print(f"warning: {p.name}: {note}", file=sys.stderr)
         b, d, a = volume.shape
         h, w = info["shape"]
         print(

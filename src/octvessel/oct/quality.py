@@ -3,9 +3,10 @@
 - Confidence (per A-scan, [0, 1]): the contrast of the RPE band against the vitreous,
   ``(I_RPE - median_vitreous) / sigma_vitreous`` with ``I_RPE`` the data smoothed over
   3 x 3 samples at the RPE and the vitreous the samples more than ``vitreous_um`` above
-  the ILM in that B-scan (robust sigma). Mapped linearly from ``contrast_low`` (0) to
-  ``contrast_high`` (1). A real Spectralis macula reaches about 10-20; speckle noise with
-  no retina about 2-4.
+  the ILM in that B-scan (robust sigma), on a log scale from ``contrast_low`` (0) to
+  ``contrast_high`` (1). Measured: the shared Spectralis macula 20-120 (confidence 0.7-1),
+  the project's phantom about 6 (0.38), a Spectralis .vol circle scan (noisier display
+  scale) about 5 (0.3), uniform noise with no retina below 0.6 (0).
 - Jumps: A-scans whose surface lies more than ``jump_um`` from the median of that surface
   over ``jump_window`` (B-scans x A-scans) -- a surface that left its layer.
 - Low-signal B-scans: median confidence below ``low_signal`` x the volume's median.
@@ -33,13 +34,13 @@ class QualityConfig(JsonConfig):
     """Thresholds of :func:`assess` (see the module docstring)."""
 
     vitreous_um: float = 40.0
-    contrast_low: float = 4.0
-    contrast_high: float = 10.0
+    contrast_low: float = 1.5
+    contrast_high: float = 60.0
     jump_um: float = 40.0
     jump_window: tuple[int, int] = (5, 15)
     jump_share: float = 0.002
     low_signal: float = 0.5
-    min_confidence: float = 0.3
+    min_confidence: float = 0.15
 
 
 def confidence_map(
@@ -68,8 +69,10 @@ def confidence_map(
     vals = sum(np.take_along_axis(data, (rpe + k)[:, None], axis=1)[:, 0] for k in (-1, 0, 1))
     vals = ndimage.uniform_filter1d(vals / 3.0, 3, axis=1, mode="nearest")
     contrast = (vals - level[:, None]) / sigma[:, None]
-    span = cfg.contrast_high - cfg.contrast_low
-    return np.clip((contrast - cfg.contrast_low) / span, 0.0, 1.0).astype(np.float32)
+    span = np.log(cfg.contrast_high / cfg.contrast_low)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        level01 = np.log(np.maximum(contrast, 1e-6) / cfg.contrast_low) / span
+    return np.clip(level01, 0.0, 1.0).astype(np.float32)
 
 
 def assess(
@@ -81,7 +84,8 @@ def assess(
     """Confidence, jump counts, low-signal B-scans and one-line warnings.
 
     Returns:
-        ``{"confidence": float32 (B, W), "jumps": {name: count}, "low_signal_bscans":
+        ``{"confidence": float32 (B, W), "jumps": {name: count}, "jump_map": bool (B, W)
+        (any surface jumps), "low_signal_bscans":
         [indices], "median_confidence": float, "warnings": [str], "config": {...}}``.
     """
     cfg = config or QualityConfig()
@@ -96,10 +100,13 @@ def assess(
             f"{cfg.min_confidence} (no clear retina: noise, blank or mostly empty scan)"
         )
     jumps: dict[str, int] = {}
+    jump_map = np.zeros((nb, nw), bool)
     size = (min(cfg.jump_window[0], nb), min(cfg.jump_window[1], nw))
     for name, h in surfaces.items():
         local = ndimage.median_filter(h, size=size, mode="nearest")
-        n = int((np.abs(h - local) > cfg.jump_um / um).sum())
+        far = np.abs(h - local) > cfg.jump_um / um
+        jump_map |= far
+        n = int(far.sum())
         jumps[name] = n
         if n > cfg.jump_share * h.size:
             warnings.append(
@@ -119,6 +126,7 @@ def assess(
     return {
         "confidence": conf,
         "jumps": jumps,
+        "jump_map": jump_map,
         "low_signal_bscans": low,
         "median_confidence": med_conf,
         "warnings": warnings,

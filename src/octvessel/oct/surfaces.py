@@ -147,7 +147,11 @@ def find_surfaces(
     ez_c = path(-rise, ilm_c + cfg.ilm_ez_um / cz, outer - cfg.ez_range_um[0] / cz)
     rpe_c = path(-_unit(sm), ez_c + cfg.ez_range_um[0] / cz, ez_c + cfg.ez_range_um[1] / cz)
     bm_c = path(-fall, rpe_c + cfg.bm_range_um[0] / cz, rpe_c + cfg.bm_range_um[1] / cz)
-    opl_c = path(-fall, ilm_c + 2, ez_c - cfg.onl_um / cz)
+    # OPL/ONL: a fall with the thick dark ONL below it (the INL below IPL is thinner)
+    n_below = max(2, int(round(cfg.onl_um / cz)))
+    below_mean = ndimage.uniform_filter1d(sm, n_below, axis=1, origin=-(n_below // 2), mode="nearest")
+    onl = np.clip(1.0 - below_mean / cfg.vitreous_level, 0.0, 1.0)
+    opl_c = path(-(fall * onl), ilm_c + 2, ez_c - cfg.onl_um / cz)
 
     # fine pass on the full grid, narrow band around each coarse surface
     up = {
@@ -175,7 +179,9 @@ def find_surfaces(
         shift = 0.0 if kind == "ridge" else 0.5  # edges sit between samples j and j + 1
         out[name] = (subsample_peak(score, k) + (centre - r) + shift).astype(np.float32)
         scores[name] = np.take_along_axis(score, k[:, None], axis=1)[:, 0]
-    out["BM"] = np.maximum(lower_envelope(out["BM"], cfg.bm_degree), out["RPE"] + 1.0)
+    bm = lower_envelope(out["BM"], cfg.bm_degree)  # kept within the range it was searched in
+    bm = np.minimum(bm, out["RPE"] + cfg.bm_range_um[1] / um_z)
+    out["BM"] = np.maximum(bm, out["RPE"] + 1.0)
     return _ordered(out, nd), scores
 
 
