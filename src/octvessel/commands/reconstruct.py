@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
-import warnings
 
 from octvessel.errors import UsageError
 
@@ -84,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
     from octvessel.errors import InputError
     from octvessel.oct import write_reconstructions
     from octvessel.oct.enface import EnFaceConfig
+    from octvessel.oct.batch import reconstruct_batch
     from octvessel.oct.files import output_names
     from octvessel.oct.readers import find_volumes, read_volume
 
@@ -104,14 +103,6 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("input not found", src)
     check_output_dir(args.output)
     paths = find_volumes(src) if src.is_dir() else [src]
-    prefixes = [p.stem if p.is_file() else p.name for p in paths]
-    seen: dict[str, Path] = {}
-    for prefix, p in zip(prefixes, paths, strict=True):
-        if prefix in seen:
-            raise InputError(
-                f"two inputs would write {prefix}_*: {seen[prefix].name} and {p.name}", p
-            )
-        seen[prefix] = p
     options = {
         "format": args.format,
         "spacing": _floats(args.spacing, 3, "--spacing"),
@@ -120,11 +111,9 @@ def run(args: argparse.Namespace) -> int:
         "depth": args.depth,
         "bscans": args.bscans,
     }
-    for prefix, p in zip(prefixes, paths, strict=True):
-        start = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the notes are printed below instead
-            volume = read_volume(p, **options)
+
+    def one(p: Path, prefix: str) -> str:
+        volume = read_volume(p, **options)
         for note in volume.meta.get("warnings") or []:
             print(f"note: {p.name}: {note}", file=sys.stderr)
         info = write_reconstructions(
@@ -134,8 +123,16 @@ def run(args: argparse.Namespace) -> int:
             print(f"warning: {p.name}: {note}", file=sys.stderr)
         b, d, a = volume.shape
         h, w = info["shape"]
-        print(
+        return (
             f"{p.name}: {b}x{d}x{a} -> {', '.join(info['images'])} ({w}x{h}, boundaries "
-            f"{info['boundaries']['source']}) in {time.perf_counter() - start:.1f} s"
+            f"{info['boundaries']['source']})"
         )
+
+    summary = reconstruct_batch(
+        paths, Path(args.output), one, overwrite=args.overwrite, keep_going=len(paths) > 1
+    )
+    if len(paths) > 1:
+        print(summary.format())
+    if summary.failed:
+        return InputError.exit_code
     return 0
