@@ -12,8 +12,13 @@ HELP = "OCT volume(s) -> en-face (fundus) images, CAVRI-C names, JSON sidecar"
 EPILOG = """\
 Per volume NAME, in the output folder: NAME_fundus_P1.bmp / _P2 / _P3 (custom slabs:
 _slab1 ...), NAME_enface.json (spacing, grid, variants, boundaries used) and
-NAME_boundaries.npz. Variants: P1 = full (mean over depth), P2 = retina (ILM..RPE),
-P3 = shadow (--shadow-um above the RPE), or a slab TOP[+-UM]:BOTTOM[+-UM][:REDUCER],
+NAME_boundaries.npz; with detected surfaces also NAME_surfaces.npz (ILM, OPL, EZ, RPE,
+BM and a per-A-scan confidence) and NAME_qc.png (B-scans with every surface drawn,
+en-face RPE height and confidence). A folder of volumes is a batch: a bad volume is
+reported and skipped, failures are listed at the end (exit 2), and a rerun does only the
+volumes without a NAME_enface.json. Variants: P1 = full (mean over depth), P2 = retina (ILM..RPE),
+P3 = shadow (--shadow-um above the RPE), ILM-OPL and OPL-BM (OCTA-500's
+projections: means between those surfaces), or a slab TOP[+-UM]:BOTTOM[+-UM][:REDUCER],
 e.g. ILM+20:RPE-10:max (reducers: mean, sum, max, min, median; 'top'/'bottom' are the
 image edges). Inputs: .npy, .npz, multi-page .tif, a folder of B-scan images, Avanti
 raw .OCT, and with `pip install octvessel[oct]` Heidelberg .vol/.e2e, HEYEX-XML and

@@ -49,7 +49,7 @@ def output_names(prefix: str, variants: Sequence[str], shadow_um: float = 60.0) 
             slabs += 1
             tag = f"slab{slabs}"
         else:
-            tag = {"full": "P1", "retina": "P2", "shadow": "P3"}[name]
+            tag = {"full": "P1", "retina": "P2", "shadow": "P3"}.get(name, name)
         names.append(f"{prefix}_fundus_{tag}.bmp")
     if len(set(names)) != len(names):
         raise_duplicate(names)
