@@ -117,12 +117,12 @@ def run(args: argparse.Namespace) -> int:
         "bscans": args.bscans,
     }
 
-    def one(p: Path, prefix: str) -> str:
+    def one(p: Path, prefix: str, overwrite: bool) -> str:
         volume = read_volume(p, **options)
         for note in volume.meta.get("warnings") or []:
             print(f"note: {p.name}: {note}", file=sys.stderr)
         info = write_reconstructions(
-            volume, args.output, prefix, variants, config, overwrite=args.overwrite
+            volume, args.output, prefix, variants, config, overwrite=overwrite
         )
         for note in info.get("quality", {}).get("warnings", []):
             print(f"warning: {p.name}: {note}", file=sys.stderr)

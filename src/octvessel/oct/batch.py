@@ -1,7 +1,8 @@
 """Reconstruct many volumes: carry on past bad ones, skip what is done, list failures.
 
 A volume is done when its sidecar ``NAME_enface.json`` exists (it is written last, after
-every image), so a rerun of an interrupted batch does only what is missing.
+every image), so a rerun of an interrupted batch does only what is missing; outputs of a
+volume that has no sidecar are incomplete and are replaced (and named in the log).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from octvessel.errors import InputError, OctvesselError
 
@@ -56,7 +56,7 @@ def output_prefixes(paths: Sequence[Path]) -> list[str]:
 def reconstruct_batch(
     paths: Sequence[Path],
     out_dir: Path,
-    one: Callable[[Path, str], dict[str, Any]],
+    one: Callable[[Path, str, bool], str],
     *,
     overwrite: bool = False,
     keep_going: bool = True,
@@ -66,7 +66,9 @@ def reconstruct_batch(
 
     Args:
         paths: the inputs. out_dir: the output folder.
-        one: reconstructs one volume and returns a line to print.
+        one: ``one(path, prefix, overwrite)`` reconstructs one volume and returns a line
+            to print. In batch mode, a volume without a sidecar whose other outputs exist
+            (an interrupted run) is redone with ``overwrite=True``.
         overwrite: redo volumes that are done.
         keep_going: batch mode: skip volumes that are done, record a failing volume and
             carry on (else raise at once, and existing outputs are an error).
@@ -78,11 +80,17 @@ def reconstruct_batch(
             summary.skipped.append(prefix)
             log(f"{p.name}: done already ({prefix}_enface.json exists); skipped")
             continue
+        replace = overwrite
+        if keep_going and not overwrite:
+            left = sorted(q.name for q in out_dir.glob(f"{prefix}_*") if q.is_file())
+            if left:  # an interrupted run: outputs without the sidecar written last
+                log(f"{p.name}: replacing incomplete outputs without a sidecar: {', '.join(left)}")
+                replace = True
         start = time.perf_counter()
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                line = one(p, prefix)
+                line = one(p, prefix, replace)
         except OctvesselError as exc:
             if not keep_going:
                 raise
