@@ -119,11 +119,12 @@ def run(args: argparse.Namespace) -> int:
 
     def one(p: Path, prefix: str, overwrite: bool) -> str:
         volume = read_volume(p, **options)
-        for note in volume.meta.get("warnings") or []:
-            print(f"note: {p.name}: {note}", file=sys.stderr)
         info = write_reconstructions(
             volume, args.output, prefix, variants, config, overwrite=overwrite
         )
+        # after the work, so that a failing volume prints its error line alone
+        for note in volume.meta.get("warnings") or []:
+            print(f"note: {p.name}: {note}", file=sys.stderr)
         for note in info.get("quality", {}).get("warnings", []):
             print(f"warning: {p.name}: {note}", file=sys.stderr)
         b, d, a = volume.shape

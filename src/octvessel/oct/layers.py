@@ -149,16 +149,16 @@ def detect_boundaries(
 
 def _check_size(volume: Volume) -> None:
     nb, nd, na = volume.data.shape
-    lo, hi = float(volume.data.min()), float(volume.data.max())
-    if hi - lo <= 1e-6 * max(abs(hi), 1.0):
-        raise InputError(
-            f"volume is constant (every voxel {lo:g}): there is no retina to find layers in",
-            volume.path,
-        )
     if nd < MIN_DEPTH or na < 4:
         raise InputError(
             f"volume too small for layer detection: {nb} x {nd} x {na} (B-scans x depth x "
             f"A-scans); expected at least {MIN_DEPTH} depth samples and 4 A-scans",
+            volume.path,
+        )
+    lo, hi = float(volume.data.min()), float(volume.data.max())
+    if hi - lo <= 1e-6 * max(abs(hi), 1.0):
+        raise InputError(
+            f"volume is constant (every voxel {lo:g}): there is no retina to find layers in",
             volume.path,
         )
 
