@@ -1,8 +1,11 @@
-"""Seconds per volume for OCT reading, boundary detection and each en-face projection.
+"""Seconds per volume for OCT reading, surface detection, quality and each projection.
 
 Runs on a synthetic phantom (default: the full Avanti 3D Retina size, 141 B-scans x 640
 samples x 385 A-scans), so it needs no data; it also prints the detected boundaries'
-errors against the phantom's truth and the vessel contrast of each variant.
+errors against the phantom's truth and the vessel contrast of each variant. The graph
+search (``detect_boundaries``) is timed against the earlier peak detector
+(``detect_boundaries_peak``) in the same run, and the load average is printed, since the
+machine may be shared.
 
     python benchmarks/reconstruct.py [--shape 141,640,385] [--seed 0] [--repeat 3]
 
@@ -24,7 +27,8 @@ import numpy as np
 from octvessel.oct import EnFaceConfig, detect_boundaries, read_volume, reconstruct
 from octvessel.oct.enface import normalize_stripes, vessel_contrast
 from octvessel.oct.files import write_reconstructions
-from octvessel.oct.layers import boundary_errors
+from octvessel.oct.layers import boundary_errors, detect_boundaries_peak
+from octvessel.oct.quality import assess
 from octvessel.oct.phantom import make_volume
 from octvessel.oct.volume import write_volume
 
@@ -66,7 +70,12 @@ def main() -> None:
             ("read .npz (float32, compressed)", best_of(args.repeat, lambda: read_volume(npz))[0])
         )
         t, found = best_of(args.repeat, lambda: detect_boundaries(vol))
-        rows.append(("detect ILM, RPE, BM", t))
+        rows.append(("detect ILM, OPL, EZ, RPE, BM (graph search)", t))
+        t_old, _ = best_of(args.repeat, lambda: detect_boundaries_peak(vol))
+        rows.append(("detect ILM, RPE, BM (peak detector, before)", t_old))
+        rows.append(("  ratio graph search / peak detector", t / t_old))
+        t, _ = best_of(args.repeat, lambda: assess(vol.data, found, vol.spacing))
+        rows.append(("quality (confidence, jumps, low signal)", t))
         for variant in ("P1", "P2", "P3"):
             t, _ = best_of(args.repeat, lambda v=variant: reconstruct(vol, v, boundaries=found))
             rows.append((f"project {variant} (+normalise, stretch)", t))
@@ -80,11 +89,19 @@ def main() -> None:
                 vol.with_boundaries({}), out, "scan", ("P1", "P2", "P3"), overwrite=True
             ),
         )
-        rows.append(("write_reconstructions P1-P3 end to end (detect included)", t))
+        rows.append(("write_reconstructions P1-P3 end to end (detect, QC png included)", t))
 
-    print(f"volume {nb} x {nd} x {na} (B-scans x depth x A-scans), seed {args.seed}")
+    import os
+
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    print(
+        f"volume {nb} x {nd} x {na} (B-scans x depth x A-scans), seed {args.seed}; "
+        f"{os.cpu_count()} CPUs, load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}, "
+        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}"
+    )
     for name, sec in rows:
-        print(f"  {name:<58s} {sec:7.3f} s")
+        unit = "x" if name.strip().startswith("ratio") else "s"
+        print(f"  {name:<66s} {sec:7.3f} {unit}")
     print("boundary error vs truth (px): median / p95 / max")
     for name, e in boundary_errors(found, ph.boundaries).items():
         print(f"  {name:<4s} {e['median']:.2f} / {e['p95']:.2f} / {e['max']:.2f}")

@@ -61,6 +61,8 @@ class SurfaceConfig(JsonConfig):
         onl_um: least OPL..EZ distance (the outer nuclear layer and inner segments).
         median_bscans, median_columns: the cross-B-scan median (B-scans, coarse A-scans).
         band_um: half-width of the fine search band around the coarse surface.
+        fine_jump: most samples the fine path may move per A-scan relative to the coarse
+            surface it refines.
         bm_degree: polynomial degree of BM along a B-scan (:func:`lower_envelope`).
     """
 
@@ -78,6 +80,7 @@ class SurfaceConfig(JsonConfig):
     median_bscans: int = 3
     median_columns: int = 5
     band_um: float = 30.0
+    fine_jump: int = 2
     bm_degree: int = 4
 
     def __post_init__(self) -> None:
@@ -159,7 +162,7 @@ def find_surfaces(
         for k, v in (("ILM", ilm_c), ("OPL", opl_c), ("EZ", ez_c), ("RPE", rpe_c), ("BM", bm_c))
     }
     r = max(2, int(round(cfg.band_um / um_z)))
-    jump_f = max(1, int(np.ceil(cfg.max_slope * um_x / um_z)))
+    jump_f = cfg.fine_jump
     out: dict[str, np.ndarray] = {}
     scores: dict[str, np.ndarray] = {}
     for name, kind in (("ILM", "rise"), ("EZ", "rise"), ("RPE", "ridge"), ("BM", "fall"),
@@ -174,7 +177,10 @@ def find_surfaces(
             cost = np.where(idx < lo[:, None, :], BIG, cost)
         if hi is not None:
             cost = np.where(idx > hi[:, None, :], BIG, cost)
-        k = shortest_path(cost.astype(np.float32), jump_f, cfg.jump_cost, centre) - centre + r
+        # in band coordinates (flattened by the coarse surface, as Chiu et al. flatten
+        # to the RPE): the path follows the coarse shape and may deviate by fine_jump
+        # samples more per A-scan
+        k = shortest_path(cost.astype(np.float32), jump_f, cfg.jump_cost)
         k = np.clip(k, 0, 2 * r)
         shift = 0.0 if kind == "ridge" else 0.5  # edges sit between samples j and j + 1
         out[name] = (subsample_peak(score, k) + (centre - r) + shift).astype(np.float32)
@@ -241,7 +247,14 @@ def _block_mean(x: np.ndarray, fd: int, fa: int) -> np.ndarray:
     """Block means (B, D // fd, W // fa) (partial blocks at the end are dropped)."""
     nb, nd, nw = x.shape
     d, w = (nd // fd) * fd, (nw // fa) * fa
-    return x[:, :d, :w].reshape(nb, d // fd, fd, w // fa, fa).mean(axis=(2, 4), dtype=np.float32)
+    out = x[:, 0:d:fd, 0:w].astype(np.float32, copy=True)
+    for k in range(1, fd):  # strided adds are much faster than a mean over a reshape
+        out += x[:, k:d:fd, 0:w]
+    cols = out[:, :, 0:w:fa].copy()
+    for k in range(1, fa):
+        cols += out[:, :, k:w:fa]
+    cols *= np.float32(1.0 / (fd * fa))
+    return cols
 
 
 def _upsample(h: np.ndarray, fa: int, nw: int) -> np.ndarray:
