@@ -55,7 +55,7 @@ def write_qc(
     nb, nd, nw = data.shape
     top = max(0, int(np.floor(np.min([surfaces["ILM"][b].min() for b in shown]))) - 30)
     bottom = min(nd, int(np.ceil(np.max([surfaces["BM"][b].max() for b in shown]))) + 60)
-    fig = plt.figure(figsize=(12, 4.2 * len(shown) / 1.5 + 4.5), dpi=100)
+    fig = plt.figure(figsize=(12, 4.2 * len(shown) / 1.5 + 4.5), dpi=80)
     grid = fig.add_gridspec(len(shown) + 1, 2, height_ratios=[1.0] * len(shown) + [1.1])
     lo, hi = np.percentile(data[shown], [0.5, 99.8])
     for i, b in enumerate(shown):
