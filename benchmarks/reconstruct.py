@@ -7,7 +7,11 @@ search (``detect_boundaries``) is timed against the earlier peak detector
 (``detect_boundaries_peak``) in the same run, and the load average is printed, since the
 machine may be shared.
 
-    python benchmarks/reconstruct.py [--shape 141,640,385] [--seed 0] [--repeat 3]
+    python benchmarks/reconstruct.py [--shape 141,640,385] [--seed 0] [--repeat 3] \
+        [--figure docs/img/oct-surfaces.png]
+
+``--figure`` also draws the surface definitions of docs/oct.md on the phantom (a B-scan
+through the fovea and a mean A-scan profile with each surface and its edge type).
 
 Times are the best of ``--repeat`` runs (wall clock, this machine, whatever else runs on
 it); the reading times include the file system cache, not a cold disk.
@@ -47,6 +51,7 @@ def main() -> None:
     ap.add_argument("--shape", default="141,640,385", help="B-SCANS,DEPTH,A-SCANS")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--figure", help="also write the surface-definition figure here (PNG)")
     args = ap.parse_args()
     nb, nd, na = (int(v) for v in args.shape.split(","))
     rows: list[tuple[str, float]] = []
@@ -110,6 +115,48 @@ def main() -> None:
         e = reconstruct(vol, variant, boundaries=found)
         c = vessel_contrast(normalize_stripes(e.raw), ph.vessels)
         print(f"  {variant} {e.slab.describe():<28s} {c['contrast']:.3f} / {c['cnr']:.2f}")
+    if args.figure:
+        surface_figure(Path(args.figure), ph, found)
+
+
+def surface_figure(path: Path, ph: Any, found: dict[str, np.ndarray]) -> None:
+    """Phantom B-scan through the fovea and a mean A-scan profile with every surface."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from octvessel.oct.qc import COLOURS
+
+    kinds = {"ILM": "rise", "OPL": "fall", "EZ": "rise", "RPE": "ridge", "BM": "fall"}
+    data = ph.volume.data
+    b, a = (int(round(v)) for v in ph.fovea)
+    top = int(found["ILM"][b].min()) - 25
+    bottom = int(found["BM"][b].max()) + 40
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.2), width_ratios=(3, 1), dpi=90)
+    ax.imshow(data[b, top:bottom], cmap="gray", aspect="auto",
+              extent=(-0.5, data.shape[2] - 0.5, bottom - 0.5, top - 0.5))  # fmt: skip
+    for name, h in found.items():
+        ax.plot(h[b], color=COLOURS[name], lw=0.9, label=f"{name} ({kinds[name]})")
+    ax.legend(loc="lower left", fontsize=8, ncol=5, framealpha=0.6)
+    ax.set_title(f"phantom B-scan {b + 1} through the fovea: detected surfaces", fontsize=9)
+    ax.set_ylabel("depth (samples)")
+    c0 = a + data.shape[2] // 4  # a strip outside the pit
+    prof = data[b, top:bottom, c0 - 10 : c0 + 10].mean(axis=1)
+    z = np.arange(top, bottom)
+    ax2.plot(prof, z, color="white")
+    ax2.set_facecolor("0.15")
+    for name, h in found.items():
+        d = float(np.mean(h[b, c0 - 10 : c0 + 10]))
+        ax2.axhline(d, color=COLOURS[name], lw=0.9)
+        ax2.text(prof.max(), d, f" {name}", color=COLOURS[name], va="center", fontsize=8)
+    ax2.invert_yaxis()
+    ax2.set_title("mean A-scan (20 A-scans)", fontsize=9)
+    ax2.set_xlabel("intensity")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
 
 
 if __name__ == "__main__":
