@@ -63,6 +63,9 @@ class SurfaceConfig(JsonConfig):
         band_um: half-width of the fine search band around the coarse surface.
         fine_jump: most samples the fine path may move per A-scan relative to the coarse
             surface it refines.
+        bm_near_um: below this distance under the RPE a fall counts fully for BM; deeper
+            ones are weighted down as bm_near_um / distance (the choroid's falls).
+        bm_max_um: largest RPE..BM distance (drusen higher than this are cut).
         bm_degree: polynomial degree of BM along a B-scan (:func:`lower_envelope`).
     """
 
@@ -82,6 +85,8 @@ class SurfaceConfig(JsonConfig):
     band_um: float = 30.0
     fine_jump: int = 2
     bm_degree: int = 4
+    bm_near_um: float = 30.0
+    bm_max_um: float = 150.0
 
     def __post_init__(self) -> None:
         for name in ("coarse_um", "coarse_lateral_um", "max_slope", "band_um"):
@@ -149,7 +154,8 @@ def find_surfaces(
     # EZ: the strong rise from the dark ONL, lifted with the RPE over drusen
     ez_c = path(-rise, ilm_c + cfg.ilm_ez_um / cz, outer - cfg.ez_range_um[0] / cz)
     rpe_c = path(-_unit(sm), ez_c + cfg.ez_range_um[0] / cz, ez_c + cfg.ez_range_um[1] / cz)
-    bm_c = path(-fall, rpe_c + cfg.bm_range_um[0] / cz, rpe_c + cfg.bm_range_um[1] / cz)
+    near = _near_weight(zc - rpe_c[:, None, :], cfg.bm_near_um / cz)
+    bm_c = path(-fall * near, rpe_c + cfg.bm_range_um[0] / cz, rpe_c + cfg.bm_range_um[1] / cz)
     # OPL/ONL: a fall with the thick dark ONL below it (the INL below IPL is thinner)
     n_below = max(2, int(round(cfg.onl_um / cz)))
     below_mean = ndimage.uniform_filter1d(sm, n_below, axis=1, origin=-(n_below // 2), mode="nearest")
@@ -170,6 +176,8 @@ def find_surfaces(
         centre = np.round(up[name]).astype(np.int64)
         score, idx = _fine_score(data, centre, r, kind, lv0, lv1)
         cost = -score
+        if name == "BM":  # the first strong fall under the RPE, not the choroid's
+            cost = cost * _near_weight(idx - out["RPE"][:, None, :], cfg.bm_near_um / um_z)
         lo, hi = _fine_bounds(name, out, cfg, um_z)
         if lo is not None and hi is not None:
             hi = np.maximum(hi, lo + 1.0)
@@ -185,8 +193,8 @@ def find_surfaces(
         shift = 0.0 if kind == "ridge" else 0.5  # edges sit between samples j and j + 1
         out[name] = (subsample_peak(score, k) + (centre - r) + shift).astype(np.float32)
         scores[name] = np.take_along_axis(score, k[:, None], axis=1)[:, 0]
-    bm = lower_envelope(out["BM"], cfg.bm_degree)  # kept within the range it was searched in
-    bm = np.minimum(bm, out["RPE"] + cfg.bm_range_um[1] / um_z)
+    bm = lower_envelope(out["BM"], cfg.bm_degree)  # at most bm_max_um under the RPE
+    bm = np.minimum(bm, out["RPE"] + cfg.bm_max_um / um_z)
     out["BM"] = np.maximum(bm, out["RPE"] + 1.0)
     return _ordered(out, nd), scores
 
@@ -220,6 +228,11 @@ def lower_envelope(
 
 
 # ------------------------------------------------------------------------------ helpers
+
+
+def _near_weight(distance: np.ndarray, scale: float) -> np.ndarray:
+    """1 up to ``scale`` below the RPE, then falling as ``scale / distance`` (float32)."""
+    return (scale / np.maximum(distance, scale)).astype(np.float32)
 
 
 def _levels(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
