@@ -38,10 +38,11 @@ def spectralis(shared_data: Path):
 @pytest.mark.parametrize("part", [slice(0, 36), slice(36, 72)], ids=["tuned-1-36", "held-out-37-72"])
 def test_rpe_and_bm_match_the_expert_labels(spectralis, part):
     _, truth, found = spectralis
-    for name, median, p95 in (("RPE", 1.5, 6.0), ("BM", 1.5, 5.0)):
+    for name, median, p95 in (("RPE", 1.5, 5.0), ("BM", 1.5, 5.0)):  # the targets
         err = np.abs(found[name][:72][part] - truth[name][part])
         err = err[np.isfinite(err)]
-        # measured: RPE 1.12 / 1.24 median, 5.0 / 5.9 p95; BM 0.75 / 0.60, 3.0 / 1.9
+        # measured (1-36 / 37-72): RPE median 1.02 / 1.05, p95 3.5 / 4.1;
+        # BM median 0.77 / 0.61, p95 2.3 / 1.9
         assert np.median(err) <= median, (name, np.median(err))
         assert np.percentile(err, 95) <= p95, (name, np.percentile(err, 95))
 

@@ -65,6 +65,7 @@ class SurfaceConfig(JsonConfig):
             surface it refines.
         bm_near_um: below this distance under the RPE a fall counts fully for BM; deeper
             ones are weighted down as bm_near_um / distance (the choroid's falls).
+        rpe_near_um: likewise for the RPE band below the EZ edge.
         bm_max_um: largest RPE..BM distance (drusen higher than this are cut).
         bm_degree: polynomial degree of BM along a B-scan (:func:`lower_envelope`).
     """
@@ -86,6 +87,7 @@ class SurfaceConfig(JsonConfig):
     fine_jump: int = 2
     bm_degree: int = 4
     bm_near_um: float = 30.0
+    rpe_near_um: float = 45.0
     bm_max_um: float = 150.0
 
     def __post_init__(self) -> None:
@@ -153,7 +155,10 @@ def find_surfaces(
     outer = path(-band, ilm_c + cfg.min_retina_um / cz, None)
     # EZ: the strong rise from the dark ONL, lifted with the RPE over drusen
     ez_c = path(-rise, ilm_c + cfg.ilm_ez_um / cz, outer - cfg.ez_range_um[0] / cz)
-    rpe_c = path(-_unit(sm), ez_c + cfg.ez_range_um[0] / cz, ez_c + cfg.ez_range_um[1] / cz)
+    near_ez = _near_weight(zc - ez_c[:, None, :], cfg.rpe_near_um / cz)
+    rpe_c = path(
+        -_unit(sm) * near_ez, ez_c + cfg.ez_range_um[0] / cz, ez_c + cfg.ez_range_um[1] / cz
+    )
     near = _near_weight(zc - rpe_c[:, None, :], cfg.bm_near_um / cz)
     bm_c = path(-fall * near, rpe_c + cfg.bm_range_um[0] / cz, rpe_c + cfg.bm_range_um[1] / cz)
     # OPL/ONL: a fall with the thick dark ONL below it (the INL below IPL is thinner)
@@ -176,6 +181,8 @@ def find_surfaces(
         centre = np.round(up[name]).astype(np.int64)
         score, idx = _fine_score(data, centre, r, kind, lv0, lv1)
         cost = -score
+        if name == "RPE":  # the first bright band under the EZ (a druse's top, not its base)
+            cost = cost * _near_weight(idx - out["EZ"][:, None, :], cfg.rpe_near_um / um_z)
         if name == "BM":  # the first strong fall under the RPE, not the choroid's
             cost = cost * _near_weight(idx - out["RPE"][:, None, :], cfg.bm_near_um / um_z)
         lo, hi = _fine_bounds(name, out, cfg, um_z)
