@@ -51,14 +51,21 @@ def shortest_path(
     for w in range(1, nw):
         pad[:, max_jump : max_jump + nk] = acc
         if centre is None:  # window i of the padded column is depth k + i - max_jump
-            vals = windows[:, ::-1] + penalty[None, :, None]
+            vals = windows[:, ::-1]
         else:
             dc = (centre[:, w] - centre[:, w - 1])[:, None, None] + zero
             idx = np.clip(base + dc, 0, nk + 2 * max_jump - 1)
-            vals = np.take_along_axis(pad[:, None, :], idx, axis=2) + penalty[None, :, None]
-        arg = np.argmin(vals, axis=1)
-        back[w] = arg
-        acc = vals.min(axis=1) + cost[:, :, w]
+            vals = np.take_along_axis(pad[:, None, :], idx, axis=2)
+        # minimum over the jumps by elementwise passes (much faster than argmin over a
+        # middle axis); ties keep the smaller jump index
+        best = vals[:, 0] + penalty[0]
+        arg = back[w]
+        for i in range(1, len(jumps)):
+            v = vals[:, i] + penalty[i]
+            better = v < best
+            np.copyto(best, v, where=better)
+            arg[better] = i
+        acc = best + cost[:, :, w]
     path = np.empty((nb, nw), np.int64)
     path[:, -1] = np.argmin(acc, axis=1)
     b = np.arange(nb)
