@@ -75,3 +75,11 @@ def test_lower_envelope_ignores_elevations():
     h[60:80] -= 15 * np.hanning(20)  # a druse lifts the edge
     fit = lower_envelope(h[None])[0]
     assert np.abs(fit - base).max() < 1.0
+
+
+def test_coarse_lateral_sampling_caps_the_jump():
+    """24 A-scans over 7 mm: the allowed jump would exceed the depth; it is capped."""
+    cost = np.random.default_rng(0).random((2, 12, 30)).astype(np.float32)
+    p = shortest_path(cost, max_jump=500)
+    assert p.shape == (2, 30) and p.min() >= 0 and p.max() < 12
+    assert (p == cost.argmin(axis=1)).all()  # unconstrained: the per-column minimum

@@ -39,6 +39,7 @@ def shortest_path(
     """
     nb, nk, nw = cost.shape
     half = nk // 2
+    max_jump = int(max(0, min(max_jump, nk - 1, 63)))  # more is meaningless; int8 back-pointers
     jumps = np.arange(-max_jump, max_jump + 1)
     penalty = (np.abs(jumps) * jump_cost).astype(np.float32)
     acc = cost[:, :, 0].astype(np.float32, copy=True)
