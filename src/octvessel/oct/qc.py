@@ -93,8 +93,9 @@ def write_qc(
     ax.set_title("confidence (RPE contrast against the vitreous)", fontsize=9)
     ax.set_xlabel("mm")
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    # fixed margins (tight_layout costs a fifth of a second); fast PNG compression
+    fig.subplots_adjust(left=0.06, right=0.98, top=0.94, bottom=0.05, hspace=0.35, wspace=0.15)
     with atomic_path(Path(path), overwrite) as tmp:
-        fig.savefig(tmp, format="png")
+        fig.savefig(tmp, format="png", pil_kwargs={"compress_level": 1})
     plt.close(fig)
     return {"fovea_bscan": fb, "fovea_ascan": fw, "worst_bscans": worst}
