@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
-import warnings
 
 from octvessel.errors import UsageError
 
@@ -14,8 +12,13 @@ HELP = "OCT volume(s) -> en-face (fundus) images, CAVRI-C names, JSON sidecar"
 EPILOG = """\
 Per volume NAME, in the output folder: NAME_fundus_P1.bmp / _P2 / _P3 (custom slabs:
 _slab1 ...), NAME_enface.json (spacing, grid, variants, boundaries used) and
-NAME_boundaries.npz. Variants: P1 = full (mean over depth), P2 = retina (ILM..RPE),
-P3 = shadow (--shadow-um above the RPE), or a slab TOP[+-UM]:BOTTOM[+-UM][:REDUCER],
+NAME_boundaries.npz; with detected surfaces also NAME_surfaces.npz (ILM, OPL, EZ, RPE,
+BM and a per-A-scan confidence) and NAME_qc.png (B-scans with every surface drawn,
+en-face RPE height and confidence). A folder of volumes is a batch: a bad volume is
+reported and skipped, failures are listed at the end (exit 2), and a rerun does only the
+volumes without a NAME_enface.json. Variants: P1 = full (mean over depth), P2 = retina (ILM..RPE),
+P3 = shadow (--shadow-um above the RPE), ILM-OPL and OPL-BM (OCTA-500's
+projections: means between those surfaces), or a slab TOP[+-UM]:BOTTOM[+-UM][:REDUCER],
 e.g. ILM+20:RPE-10:max (reducers: mean, sum, max, min, median; 'top'/'bottom' are the
 image edges). Inputs: .npy, .npz, multi-page .tif, a folder of B-scan images, Avanti
 raw .OCT, and with `pip install octvessel[oct]` Heidelberg .vol/.e2e, HEYEX-XML and
@@ -84,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
     from octvessel.errors import InputError
     from octvessel.oct import write_reconstructions
     from octvessel.oct.enface import EnFaceConfig
+    from octvessel.oct.batch import reconstruct_batch
     from octvessel.oct.files import output_names
     from octvessel.oct.readers import find_volumes, read_volume
 
@@ -104,14 +108,6 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("input not found", src)
     check_output_dir(args.output)
     paths = find_volumes(src) if src.is_dir() else [src]
-    prefixes = [p.stem if p.is_file() else p.name for p in paths]
-    seen: dict[str, Path] = {}
-    for prefix, p in zip(prefixes, paths, strict=True):
-        if prefix in seen:
-            raise InputError(
-                f"two inputs would write {prefix}_*: {seen[prefix].name} and {p.name}", p
-            )
-        seen[prefix] = p
     options = {
         "format": args.format,
         "spacing": _floats(args.spacing, 3, "--spacing"),
@@ -120,20 +116,29 @@ def run(args: argparse.Namespace) -> int:
         "depth": args.depth,
         "bscans": args.bscans,
     }
-    for prefix, p in zip(prefixes, paths, strict=True):
-        start = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the notes are printed below instead
-            volume = read_volume(p, **options)
+
+    def one(p: Path, prefix: str, overwrite: bool) -> str:
+        volume = read_volume(p, **options)
+        info = write_reconstructions(
+            volume, args.output, prefix, variants, config, overwrite=overwrite
+        )
+        # after the work, so that a failing volume prints its error line alone
         for note in volume.meta.get("warnings") or []:
             print(f"note: {p.name}: {note}", file=sys.stderr)
-        info = write_reconstructions(
-            volume, args.output, prefix, variants, config, overwrite=args.overwrite
-        )
+        for note in info.get("quality", {}).get("warnings", []):
+            print(f"warning: {p.name}: {note}", file=sys.stderr)
         b, d, a = volume.shape
         h, w = info["shape"]
-        print(
+        return (
             f"{p.name}: {b}x{d}x{a} -> {', '.join(info['images'])} ({w}x{h}, boundaries "
-            f"{info['boundaries']['source']}) in {time.perf_counter() - start:.1f} s"
+            f"{info['boundaries']['source']})"
         )
+
+    summary = reconstruct_batch(
+        paths, Path(args.output), one, overwrite=args.overwrite, keep_going=len(paths) > 1
+    )
+    if len(paths) > 1:
+        print(summary.format())
+    if summary.failed:
+        return InputError.exit_code
     return 0

@@ -51,6 +51,7 @@ __all__ = [
     "VARIANTS",
     "EnFace",
     "EnFaceConfig",
+    "NAMED_SLABS",
     "Slab",
     "parse_variant",
     "reconstruct",
@@ -110,6 +111,10 @@ class Slab(JsonConfig):
         return f"{edge(self.top, self.top_um)}..{edge(self.bottom, self.bottom_um)}, {self.reducer}"
 
 
+#: OCTA-500's projection slabs (Li et al. 2020), as means over depth like its OCT maps.
+NAMED_SLABS = {"ILM-OPL": Slab("ILM", "OPL"), "OPL-BM": Slab("OPL", "BM")}
+
+
 def parse_variant(spec: str | Slab, shadow_um: float = 60.0) -> tuple[str, Slab]:
     """(name, slab) of a preset (``P1``), a variant (``shadow``) or a slab spec.
 
@@ -121,6 +126,8 @@ def parse_variant(spec: str | Slab, shadow_um: float = 60.0) -> tuple[str, Slab]
     if not isinstance(spec, str) or not spec.strip():
         raise UsageError(f"variant {spec!r}: expected P1, P2, P3, full, retina, shadow or a slab")
     text = spec.strip()
+    if text.upper() in NAMED_SLABS:
+        return text.upper(), NAMED_SLABS[text.upper()]
     name = PRESETS.get(text.upper(), text.lower())
     if name == "full":
         return name, Slab()
@@ -131,7 +138,9 @@ def parse_variant(spec: str | Slab, shadow_um: float = 60.0) -> tuple[str, Slab]
             raise UsageError(f"shadow_um={shadow_um!r} is not valid; expected > 0")
         return name, Slab("RPE", "RPE", top_um=-float(shadow_um))
     if ":" not in text:
-        valid = ", ".join([*PRESETS, *VARIANTS, "TOP[+-UM]:BOTTOM[+-UM][:REDUCER]"])
+        valid = ", ".join(
+            [*PRESETS, *VARIANTS, *NAMED_SLABS, "TOP[+-UM]:BOTTOM[+-UM][:REDUCER]"]
+        )
         raise UsageError(f"variant {spec!r} is not valid; expected one of: {valid}")
     parts = text.split(":")
     if len(parts) not in (2, 3):

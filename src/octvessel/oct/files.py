@@ -34,7 +34,7 @@ from octvessel.oct.enface import (
     resolve_boundaries,
     vessel_contrast,
 )
-from octvessel.oct.layers import DetectConfig, boundary_errors, detect_boundaries
+from octvessel.oct.layers import DETECTED, DetectConfig, boundary_errors, detect_boundaries
 from octvessel.oct.volume import Volume, write_volume
 
 __all__ = ["output_names", "sidecar", "write_dataset_sample", "write_reconstructions"]
@@ -49,7 +49,7 @@ def output_names(prefix: str, variants: Sequence[str], shadow_um: float = 60.0) 
             slabs += 1
             tag = f"slab{slabs}"
         else:
-            tag = {"full": "P1", "retina": "P2", "shadow": "P3"}[name]
+            tag = {"full": "P1", "retina": "P2", "shadow": "P3"}.get(name, name)
         names.append(f"{prefix}_fundus_{tag}.bmp")
     if len(set(names)) != len(names):
         raise_duplicate(names)
@@ -116,6 +116,24 @@ def sidecar(
     }
 
 
+def check_isotropic_spacing(volume: Volume, config: EnFaceConfig) -> None:
+    """``isotropic`` needs a physical spacing: not one assumed for want of any source.
+
+    Raw Avanti files are the exception: their spacing is the device protocol's.
+    """
+    if (
+        config.isotropic
+        and volume.meta.get("spacing_source") == "assumed"
+        and volume.meta.get("format") != "avanti"
+    ):
+        from octvessel.errors import UsageError
+
+        raise UsageError(
+            f"--isotropic needs the scan's physical spacing, and {volume.path or 'the volume'} "
+            "gives none; pass --spacing SLOW,AXIAL,FAST (mm)"
+        )
+
+
 def write_reconstructions(
     volume: Volume,
     out_dir: str | Path,
@@ -139,9 +157,13 @@ def write_reconstructions(
     json_path = out / f"{prefix}_enface.json"
     bnd_path = out / f"{prefix}_boundaries.npz"
     needed = sorted({b for v in variants for b in parse_variant(v, cfg.shadow_um)[1].boundaries})
-    for p in [*(out / n for n in names), json_path, *([bnd_path] if needed else [])]:
+    surf_path = out / f"{prefix}_surfaces.npz"
+    qc_path = out / f"{prefix}_qc.png"
+    extra = [bnd_path, surf_path, qc_path] if needed else []
+    for p in [*(out / n for n in names), json_path, *extra]:
         check_writable(p, overwrite)
     check_enface_volume(volume)
+    check_isotropic_spacing(volume, cfg)
     boundaries: dict[str, np.ndarray] = {}
     source = "none"
     if needed:
@@ -161,8 +183,48 @@ def write_reconstructions(
     for name, e in zip(names, images, strict=True):
         write_image(out / name, e.to_uint8(), overwrite=overwrite)
     info = sidecar(volume, images, names, source, boundary_file, cfg, detect_config)
+    if needed and all(k in boundaries for k in ("ILM", "RPE", "BM")):
+        info.update(write_quality(volume, boundaries, surf_path, qc_path, prefix, overwrite))
+        info["warnings"] = [*info["warnings"], *info["quality"]["warnings"]]
     write_json(json_path, info, overwrite)
     return info
+
+
+def write_quality(
+    volume: Volume,
+    surfaces: dict[str, np.ndarray],
+    surf_path: Path,
+    qc_path: Path,
+    title: str,
+    overwrite: bool,
+) -> dict[str, Any]:
+    """Assess the surfaces, write NAME_surfaces.npz and NAME_qc.png; sidecar entries."""
+    from octvessel.oct.qc import write_qc
+    from octvessel.oct.quality import assess
+
+    named = {k: surfaces[k] for k in DETECTED if k in surfaces}
+    q = assess(volume.data, named, volume.spacing)
+    with atomic_path(surf_path, overwrite) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(
+                fh,
+                **{k: np.asarray(v, np.float32) for k, v in named.items()},
+                confidence=q["confidence"],
+            )
+    shown = write_qc(
+        qc_path, volume.data, named, q["confidence"], q["jump_map"], volume.spacing,
+        f"{title}: surfaces and quality (octvessel {__version__})", overwrite,
+    )  # fmt: skip
+    return {
+        "surfaces": {
+            "file": surf_path.name,
+            "names": list(named),
+            "arrays": "float32 (B-scans, A-scans): depth in samples (voxel centres); "
+            "'confidence' in [0, 1]",
+        },
+        "qc": {"file": qc_path.name, **shown},
+        "quality": {k: v for k, v in q.items() if k not in ("confidence", "jump_map")},
+    }
 
 
 # ---------------------------------------------------------------------------- phantom

@@ -74,7 +74,7 @@ _STACK = (
     ("ELM", "IS"),
     ("EZ", "EZ"),
     ("_EZ_END", "OS"),
-    ("RPE", "RPE"),
+    ("_RPE_TOP", "RPE"),
     ("BM", "choroid"),
     ("CHO", "sclera"),
 )
@@ -215,7 +215,7 @@ class Phantom:
         volume: the volume (float32 (B-scans, depth, A-scans) in [0, 1]); no boundaries, as
             from a device export without segmentation.
         boundaries: true height maps, name -> float32 (B-scans, A-scans) in samples:
-            ILM, RNFL, GCL, IPL, INL, OPL, ELM, EZ, RPE (inner RPE), BM, and CHO when the
+            ILM, RNFL, GCL, IPL, INL, OPL, ELM, EZ, RPE (centre of the RPE band), BM, and CHO when the
             choroid ends inside the image.
         vessels: bool (B-scans, A-scans) en-face vessel ground truth (native grid).
         coverage: float32 (B-scans, A-scans), vessel coverage in [0, 1] before thresholding.
@@ -341,9 +341,10 @@ def _surfaces(
     )
     bm = (cfg.bm_mm + bowl) * 1000.0  # micrometres below the image top
     s: dict[str, np.ndarray] = {"BM": bm}
-    s["RPE"] = bm - thick["RPE"]
-    s["_EZ_END"] = s["RPE"] - (thick["OS"] - _EZ_UM)
-    s["EZ"] = s["RPE"] - thick["OS"]
+    s["_RPE_TOP"] = bm - thick["RPE"]
+    s["RPE"] = bm - 0.5 * thick["RPE"]  # truth: the band's centre, as in the real labels
+    s["_EZ_END"] = s["_RPE_TOP"] - (thick["OS"] - _EZ_UM)
+    s["EZ"] = s["_RPE_TOP"] - thick["OS"]
     s["ELM"] = s["EZ"] - thick["IS"]
     s["OPL"] = s["ELM"] - thick["ONL"]
     s["INL"] = s["OPL"] - thick["OPL"]

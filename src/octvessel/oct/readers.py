@@ -147,6 +147,10 @@ def read_volume(
         raise InputError("expected a folder of B-scan images", p)
     if fmt not in ("bscans", "xml") and p.is_dir():
         raise InputError(f"expected a {fmt} file, found a folder", p)
+    if fmt == "xml" and format == "auto" and p.is_dir():
+        sub = _bscan_subfolder(p)
+        if sub is not None:  # HEYEX-style export with the B-scans in a sub-folder
+            fmt, p = "bscans", sub
     if fmt == "avanti":
         vol = read_avanti(p, ascans=ascans, depth=depth, bscans=bscans)
     elif fmt in VENDOR_FORMATS:
@@ -161,6 +165,8 @@ def read_volume(
     if spacing is not None:
         changes["spacing"] = _user_spacing(spacing)
         vol.meta["spacing_source"] = "user"
+        notes = vol.meta.get("warnings") or []
+        vol.meta["warnings"] = [n for n in notes if not n.startswith("spacing assumed")]
     if laterality is not None:
         changes["laterality"] = normalize_laterality(laterality)
     return replace(vol, **changes) if changes else vol
@@ -201,11 +207,26 @@ def _as_3d(arr: np.ndarray, path: Path) -> np.ndarray:
 
 def _plain(data: np.ndarray, path: Path, fmt: str, **meta: Any) -> Volume:
     data = _as_3d(_as_float(np.asarray(data), path), path)
+    spacing = assumed_spacing(data.shape[0], data.shape[2])
     return Volume(
         data=data,
-        spacing=assumed_spacing(data.shape[0], data.shape[2]),
+        spacing=spacing,
         path=path,
-        meta={"format": fmt, "spacing_source": "assumed", **meta},
+        meta={
+            "format": fmt,
+            "spacing_source": "assumed",
+            "warnings": [assumed_note(spacing)],
+            **meta,
+        },
+    )
+
+
+def assumed_note(spacing: tuple[float, float, float]) -> str:
+    """The one-line note recorded and printed when the spacing had to be assumed."""
+    s, a, f = spacing
+    return (
+        f"spacing assumed: {s:.4g} x {a:.4g} x {f:.4g} mm (B-scans x depth x A-scans, a "
+        "7 x 7 mm Avanti-like scan); the input gives none, pass --spacing SLOW,AXIAL,FAST"
     )
 
 
@@ -292,6 +313,7 @@ def _read_npz(path: Path) -> Volume:
     else:
         spacing = assumed_spacing(data.shape[0], data.shape[2])
         meta["spacing_source"] = "assumed"
+        meta["warnings"] = [assumed_note(spacing)]
     lat = arrays.get("laterality")
     laterality = str(lat) if lat is not None and lat.size == 1 else None
     boundaries = {k[len("boundary_") :]: v for k, v in arrays.items() if k.startswith("boundary_")}
@@ -338,7 +360,37 @@ def _read_bscans(path: Path) -> Volume:
                 f,
             )
         scans.append(gray.astype(np.float32))
-    return _plain(np.stack(scans), path, "bscans", files=[f.name for f in files])
+    vol = _plain(np.stack(scans), path, "bscans", files=[f.name for f in files])
+    return _spacing_from_xml(vol, path)
+
+
+def _bscan_subfolder(folder: Path) -> Path | None:
+    """The one sub-folder of B-scan images of a folder that has none itself, else None."""
+    if any(is_image_file(q) for q in folder.iterdir()):
+        return None
+    subs = [q for q in folder.iterdir() if q.is_dir() and q.name.lower() in ("bscans", "b-scans")]
+    return subs[0] if len(subs) == 1 else None
+
+
+def _spacing_from_xml(vol: Volume, folder: Path) -> Volume:
+    """Take the spacing from a HEYEX-style XML beside the B-scan folder, when it fits."""
+    from octvessel.oct.heyex_xml import find_heyex_xml, read_heyex_geometry
+
+    xml = find_heyex_xml(folder)
+    if xml is None:
+        return vol
+    geo = read_heyex_geometry(xml)
+    nb, nd, na = vol.shape
+    if (geo.height, geo.width) != (nd, na) or geo.bscans != nb:
+        vol.meta["warnings"] = [
+            *(vol.meta.get("warnings") or []),
+            f"{xml.name} describes {geo.bscans} B-scans of {geo.width}x{geo.height} but the "
+            f"folder holds {nb} of {na}x{nd}; its spacing is not used",
+        ]
+        return vol
+    notes = [w for w in vol.meta.get("warnings") or [] if not w.startswith("spacing assumed")]
+    meta = {**vol.meta, "spacing_source": "file", "spacing_file": str(xml), "warnings": notes}
+    return replace(vol, spacing=geo.spacing, meta=meta)
 
 
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
