@@ -152,6 +152,9 @@ def test_train_writes_a_complete_run_folder(tmp_path):
     log = (tmp_path / "run" / "log.csv").read_text().splitlines()
     assert log[0].startswith("epoch,steps,loss,loss_out0,loss_out1,loss_out2,lr")
     assert "val_auc" in log[0] and "data_share" in log[0] and len(log) == 4
+    row = dict(zip(log[0].split(","), log[1].split(","), strict=True))
+    px, patches = float(row["pixels_per_s"]), float(row["patches_per_s"])
+    assert px == pytest.approx(patches * 32 * 32, rel=1e-4) and px > 0  # crop 32
     splits = json.loads((tmp_path / "run" / "splits.json").read_text())
     assert len(splits["training"]) == 3 and len(splits["validation"]) == 1
     cfg = json.loads((tmp_path / "run" / "config.json").read_text())

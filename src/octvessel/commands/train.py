@@ -6,7 +6,7 @@ import argparse
 import signal
 import sys
 
-from octvessel.training.config import DEVICES, OPTIMIZERS, PRECISIONS, SCHEDULERS
+from octvessel.training.config import DEVICES, OPTIMIZERS, PRECISION_CHOICES, SCHEDULERS
 
 HELP = "train one model"
 
@@ -66,7 +66,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--scheduler", choices=SCHEDULERS)
     g.add_argument("--augment", choices=("reference", "flips", "none"))
     g.add_argument(
-        "--precision", choices=PRECISIONS, help="fp32, bf16 autocast (CPU/CUDA) or fp16 AMP (CUDA)"
+        "--precision",
+        choices=PRECISION_CHOICES,
+        help="auto (default: bf16 on CPUs with AVX512-BF16/AMX and on CUDA, else fp32), fp32, bf16 autocast or fp16 AMP (CUDA)",
     )
     g.add_argument(
         "--bf16",

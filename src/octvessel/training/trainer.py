@@ -43,7 +43,7 @@ from octvessel.errors import InputError, OctvesselError, UsageError
 from octvessel.models import create_model, get_spec
 from octvessel.models.base import SegmentationModel
 from octvessel.models.pretrained import CONFIG_NAME, BundleConfig, save_weights
-from octvessel.precision import autocast_for
+from octvessel.precision import autocast_for, resolve_precision
 from octvessel.preprocessing import Preprocessing
 from octvessel.training import distributed
 from octvessel.training.checkpoint import STATE_NAME, load_state, save_state
@@ -490,6 +490,7 @@ def train(
                 k
                 for k, v in config.to_dict().items()
                 if k not in RESUME_FREE and saved.to_dict()[k] != v
+                and not (k == "precision" and v == "auto")  # the saved one is auto, resolved
             ]
             if diff:
                 raise UsageError(
@@ -509,6 +510,8 @@ def train(
 
     env = distributed.env_from_os()
     device = select_device(cfg.device)
+    # precision "auto" is resolved once here and saved resolved (train_config.json, the card)
+    cfg = replace(cfg, precision=resolve_precision(cfg.precision, device))
     if device.type == "cuda" and env.active:
         device = torch.device("cuda", env.local_rank)
         torch.cuda.set_device(device)
@@ -716,6 +719,11 @@ def _run(  # noqa: PLR0913, PLR0915
                 "data_share": state.data_seconds
                 / max(state.data_seconds + state.compute_seconds, 1e-9),
                 "patches_per_s": state.patches
+                * env.world
+                / max(state.data_seconds + state.compute_seconds, 1e-9),
+                # training pixels (crop area) per second, all processes: compare with inference
+                "pixels_per_s": state.patches
+                * cfg.crop**2
                 * env.world
                 / max(state.data_seconds + state.compute_seconds, 1e-9),
             }
