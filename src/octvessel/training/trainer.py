@@ -520,6 +520,7 @@ def train(
     )
     check_trainable(train_samples, cfg.crop)
     distributed.init(env, device)
+    threads = torch.get_num_threads()
     try:
         return _run(
             train_samples,
@@ -535,7 +536,21 @@ def train(
             command=command,
         )
     finally:
+        torch.set_num_threads(threads)  # a resume may have set the run's own thread count
         distributed.shutdown(env)
+
+
+def _use_saved_threads(saved: int | None, env: distributed.DistEnv) -> None:
+    """Run on with the thread count the checkpoint was written with (CPU convolutions,
+    reductions and so the weights differ in their last bits between thread counts)."""
+    if saved and saved != torch.get_num_threads():
+        if env.is_main:
+            print(
+                f"[train] resuming with {saved} threads, as the run was saved with "
+                f"(this process had {torch.get_num_threads()}): the results depend on it",
+                flush=True,
+            )
+        torch.set_num_threads(int(saved))
 
 
 def _run(  # noqa: PLR0913, PLR0915
@@ -606,6 +621,7 @@ def _run(  # noqa: PLR0913, PLR0915
                 model_weights,
             )
         load_weights(model, model_weights)
+        _use_saved_threads(position.get("threads"), env)
         epoch, start_step = position["epoch"], position["step"]
         best, best_epoch = position.get("best"), position.get("best_epoch")
         partial = (
@@ -647,6 +663,8 @@ def _run(  # noqa: PLR0913, PLR0915
             "fingerprint": meta["fingerprint"],
             "partial": part.__dict__ if part is not None else None,
             "weights_sha256": bundle.sha256["last.safetensors"],
+            # CPU results depend on the intra-op thread count (reduction order): resume with it
+            "threads": torch.get_num_threads(),
         }
         save_state(run_dir / STATE_NAME, optimizer, position, scheduler, scaler)
         bundle.metadata.update(
