@@ -32,8 +32,8 @@ from octvessel.oct import EnFaceConfig, detect_boundaries, read_volume, reconstr
 from octvessel.oct.enface import normalize_stripes, vessel_contrast
 from octvessel.oct.files import write_reconstructions
 from octvessel.oct.layers import boundary_errors, detect_boundaries_peak
-from octvessel.oct.quality import assess
 from octvessel.oct.phantom import make_volume
+from octvessel.oct.quality import assess
 from octvessel.oct.volume import write_volume
 
 

@@ -1,33 +1,43 @@
-"""Training throughput: patches per second and the share of time spent waiting for data.
+"""Training throughput against inference, in one run: thousands of pixels per second.
 
 Runs a few optimiser steps of the real training loop (CropDataset with the reference
-augmentation -> DataLoader -> IterNet -> summed BCE -> Adam) for several settings and
-prints one line per setting, plus ratios against the fp32/contiguous baseline measured in
-the same run. Uses DRIVE training images from ../shared/data when present, synthetic
-images otherwise.
+augmentation -> DataLoader -> IterNet -> summed BCE -> Adam, bf16/channels_last as the
+trainer does) and, in the same process, the whole-image inference forward on a DRIVE image
+(eval mode, no grad). Prints training and inference kilo-pixels/s, their ratio (a training
+step's forward + backward costs ~3 forwards, so ~0.33 is the arithmetic ceiling) and the
+share of training time spent waiting for data. Settings: the old dropout (``nn.Dropout``,
+one random number per element) and the new one (:mod:`octvessel.models.dropout`);
+``--compile`` adds ``torch.compile`` of the training model (its compile time printed).
+Uses DRIVE training images from ../shared/data when present, synthetic images otherwise.
 
-    python benchmarks/train_throughput.py [--steps 8] [--crop 128] [--images 8] [--crops 4]
+    python benchmarks/train_throughput.py [--steps 4] [--crop 128] [--images 8] [--crops 4]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
+from torch import nn
 
 from octvessel.data import load_dataset
 from octvessel.data.augment import AugmentConfig
 from octvessel.data.sample import Sample
 from octvessel.models import create_model
+from octvessel.models.dropout import Dropout
+from octvessel.precision import autocast_for, resolve_precision
 from octvessel.preprocessing import Preprocessing
 from octvessel.sim.vessels import VesselTreeConfig, render_image
 from octvessel.training.data import CropDataset, build_loader
-from octvessel.training.trainer import autocast_for, output_losses
+from octvessel.training.trainer import output_losses
 
 DRIVE = Path(__file__).resolve().parents[2] / "shared" / "data" / "DRIVE"
+CPU = torch.device("cpu")
 
 
 def samples() -> tuple[list[Sample], str]:
@@ -40,70 +50,113 @@ def samples() -> tuple[list[Sample], str]:
     return out, "synthetic fundus-like images (8, 565x584)"
 
 
-def measure(data, args, precision: str, channels_last: bool, workers: int) -> dict:
+def use_old_dropout(model: nn.Module) -> None:
+    """Swap every cheap Dropout for torch's ``nn.Dropout`` (the trainer before this change)."""
+    for name, child in model.named_children():
+        if isinstance(child, Dropout):
+            setattr(model, name, nn.Dropout(child.p))
+        else:
+            use_old_dropout(child)
+
+
+def train_rate(data, args, precision: str, old_dropout: bool, compile_: bool) -> dict:
+    """Training kpixels/s (crop pixels), data-wait share and compile seconds."""
     torch.manual_seed(0)
     model = create_model("iternet")
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
-    model.to(memory_format=fmt).train()
+    if old_dropout:
+        use_old_dropout(model)
+    model.to(memory_format=torch.channels_last).train()
+    net = torch.compile(model) if compile_ else model
     opt = torch.optim.Adam(model.parameters(), 1e-3)
     ds = CropDataset(
-        data,
-        Preprocessing("rgb"),
-        args.crop,
-        args.crops,
-        AugmentConfig(),
-        0,
+        data, Preprocessing("rgb"), args.crop, args.crops, AugmentConfig(), 0,
         length=(args.steps + 1) * args.images,
-    )
-    loader = build_loader(ds, args.steps + 1, args.images, workers, 0, 1)
-    data_s = compute_s = 0.0
-    patches = 0
+    )  # fmt: skip
+    loader = build_loader(ds, args.steps + 1, args.images, 0, 0, 1)
+    data_s = compute_s = first_s = 0.0
+    pixels = 0
     t_fetch = time.perf_counter()
     for i, (x, y) in enumerate(loader):
         t_data = time.perf_counter() - t_fetch
         t0 = time.perf_counter()
-        x = x.contiguous(memory_format=fmt)
-        with autocast_for(torch.device("cpu"), precision):
-            loss = sum(output_losses(model(x), y))
-        opt.zero_grad()
+        x = x.contiguous(memory_format=torch.channels_last)
+        with autocast_for(CPU, precision):
+            loss = sum(output_losses(net(x), y))
+        opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        if i > 0:  # the first step warms up allocators and kernels
+        if i == 0:  # warm-up (and compilation): not timed
+            first_s = time.perf_counter() - t0
+        else:
             data_s += t_data
             compute_s += time.perf_counter() - t0
-            patches += x.shape[0]
+            pixels += x.shape[0] * args.crop**2
         t_fetch = time.perf_counter()
     total = data_s + compute_s
-    return {
-        "patches_per_s": patches / total,
-        "data_share": data_s / total,
-        "s_per_step": total / args.steps,
-    }
+    return {"kpx_s": pixels / total / 1e3, "data_share": data_s / total, "first_s": first_s}
+
+
+def inference_rate(image: np.ndarray, precision: str, reps: int) -> float:
+    """Whole-image forward kpixels/s (eval, inference mode, channels_last)."""
+    torch.manual_seed(0)
+    model = create_model("iternet").to(memory_format=torch.channels_last).eval()
+    x = torch.from_numpy(Preprocessing("rgb")(image))[None].contiguous(
+        memory_format=torch.channels_last
+    )
+    with torch.inference_mode(), autocast_for(CPU, precision):
+        model(x)
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            model(x)
+        dt = (time.perf_counter() - t0) / reps
+    return x.shape[-2] * x.shape[-1] / dt / 1e3
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=6)
+    ap.add_argument("--steps", type=int, default=4, help="timed training steps per setting")
     ap.add_argument("--crop", type=int, default=128)
     ap.add_argument("--images", type=int, default=8)
     ap.add_argument("--crops", type=int, default=4)
+    ap.add_argument("--infer-reps", type=int, default=3)
+    ap.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"))
+    ap.add_argument("--compile", action="store_true", help="also time torch.compile(model)")
+    ap.add_argument("--no-old", action="store_true", help="skip the old-dropout setting")
     args = ap.parse_args()
+    precision = resolve_precision(args.precision, CPU)
     data, what = samples()
+    load0 = os.getloadavg()
     print(
-        f"octvessel training throughput: IterNet (8,244,356 params), batch {args.images}x{args.crops} crops of {args.crop}^2, {args.steps} timed steps"
+        f"octvessel training vs inference throughput: IterNet (3 input channels), precision {precision} "
+        f"({args.precision}), channels_last; training batch {args.images}x{args.crops} crops of "
+        f"{args.crop}^2, {args.steps} timed steps after one warm-up"
     )
     print(
-        f"data: {what}; machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
+        f"data: {what}; machine: {platform.processor() or platform.machine()}, "
+        f"{torch.get_num_threads()} threads, {os.cpu_count()} CPUs, torch {torch.__version__}; "
+        f"load average {load0[0]:.2f} at the start"
     )
-    settings = [("fp32", False, 0), ("fp32", True, 0), ("bf16", True, 0), ("bf16", True, 1)]
-    base = None
-    for precision, cl, workers in settings:
-        r = measure(data, args, precision, cl, workers)
-        base = base or r["patches_per_s"]
+    infer = inference_rate(data[0].image, precision, args.infer_reps)
+    h, w = data[0].image.shape[:2]
+    print(f"inference forward, whole {h}x{w} image: {infer:8.1f} kpixels/s")
+    settings = [("new dropout", False, False)]
+    if not args.no_old:
+        settings.insert(0, ("old nn.Dropout", True, False))
+    if args.compile:
+        settings.append(("new dropout + torch.compile", False, True))
+    for name, old, comp in settings:
+        r = train_rate(data, args, precision, old, comp)
+        extra = f", first step (compile) {r['first_s']:.1f} s" if comp else ""
         print(
-            f"{precision:5s} channels_last={str(cl):5s} workers={workers}: {r['patches_per_s']:7.1f} patches/s "
-            f"({r['s_per_step']:.2f} s/step), waiting for data {100 * r['data_share']:4.1f} %, x{r['patches_per_s'] / base:.2f} vs fp32 contiguous"
+            f"training, {name:28s}: {r['kpx_s']:8.1f} kpixels/s, ratio to inference {r['kpx_s'] / infer:.3f}, "
+            f"waiting for data {100 * r['data_share']:4.1f} %{extra}"
         )
+    infer2 = inference_rate(data[0].image, precision, args.infer_reps)
+    load1 = os.getloadavg()
+    print(
+        f"inference forward again at the end: {infer2:8.1f} kpixels/s (drift {100 * (infer2 / infer - 1):+.0f} %); "
+        f"load average {load1[0]:.2f} at the end"
+    )
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ def test_detected_boundaries_match_the_truth(geometry, seed):
         assert found[name].shape == (16, 96) and found[name].dtype == np.float32
         assert err[name]["median"] < 1.5, (name, err[name])  # the issue asks for < ~3 px
         assert err[name]["p95"] < 3.0, (name, err[name])
-    for upper, lower in zip(DETECTED, DETECTED[1:]):
+    for upper, lower in zip(DETECTED, DETECTED[1:], strict=False):
         assert (found[upper] < found[lower]).all(), (upper, lower)
     for name in ("OPL", "EZ"):  # the phantom's OPL/ONL and inner EZ edges
         assert err[name]["median"] < 1.0, (name, err[name])

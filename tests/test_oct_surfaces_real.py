@@ -35,7 +35,9 @@ def spectralis(shared_data: Path):
     return vol, truth, detect_boundaries(vol)
 
 
-@pytest.mark.parametrize("part", [slice(0, 36), slice(36, 72)], ids=["tuned-1-36", "held-out-37-72"])
+@pytest.mark.parametrize(
+    "part", [slice(0, 36), slice(36, 72)], ids=["tuned-1-36", "held-out-37-72"]
+)
 def test_rpe_and_bm_match_the_expert_labels(spectralis, part):
     _, truth, found = spectralis
     for name, median, p95 in (("RPE", 1.5, 5.0), ("BM", 1.5, 5.0)):  # the targets
@@ -50,7 +52,7 @@ def test_rpe_and_bm_match_the_expert_labels(spectralis, part):
 def test_surfaces_are_ordered_on_the_real_volume(spectralis):
     vol, _, found = spectralis
     names = ("ILM", "OPL", "EZ", "RPE", "BM")
-    for upper, lower in zip(names, names[1:]):
+    for upper, lower in zip(names, names[1:], strict=False):
         assert (found[upper] < found[lower]).all(), (upper, lower)
     # the foveal pit: the retina is thinnest near the middle B-scans
     thick = found["RPE"] - found["ILM"]

@@ -53,8 +53,11 @@ def test_detected_boundaries_agree_with_heidelbergs_on_a_real_scan(oct_dir):
     assert err["ILM"]["median"] < 1.0 and err["ILM"]["p95"] < 4.0
 
 
-@pytest.mark.xfail(reason="graph-search BM on this peripapillary circle scan: median about 5 px "
-                   "(the device puts BM near our RPE ridge; the peak detector had 1.4 px)", strict=True)
+@pytest.mark.xfail(
+    reason="graph-search BM on this peripapillary circle scan: median about 5 px "
+    "(the device puts BM near our RPE ridge; the peak detector had 1.4 px)",
+    strict=True,
+)
 def test_detected_bm_agrees_with_heidelbergs_on_a_circle_scan(oct_dir):
     pytest.importorskip("eyepy")
     v = read_volume(oct_dir / "heidelberg_vol" / "retimat_onh.vol")

@@ -152,6 +152,9 @@ def test_train_writes_a_complete_run_folder(tmp_path):
     log = (tmp_path / "run" / "log.csv").read_text().splitlines()
     assert log[0].startswith("epoch,steps,loss,loss_out0,loss_out1,loss_out2,lr")
     assert "val_auc" in log[0] and "data_share" in log[0] and len(log) == 4
+    row = dict(zip(log[0].split(","), log[1].split(","), strict=True))
+    px, patches = float(row["pixels_per_s"]), float(row["patches_per_s"])
+    assert px == pytest.approx(patches * 32 * 32, rel=1e-4) and px > 0  # crop 32
     splits = json.loads((tmp_path / "run" / "splits.json").read_text())
     assert len(splits["training"]) == 3 and len(splits["validation"]) == 1
     cfg = json.loads((tmp_path / "run" / "config.json").read_text())
@@ -166,12 +169,9 @@ def test_train_writes_a_complete_run_folder(tmp_path):
         train(tiny_samples(), tmp_path / "run", TrainConfig(**TINY), progress=False)
 
 
-@pytest.mark.xfail(
-    reason="failed once in the last full run of this session (cause not yet found, see the closing note); passed before",
-    strict=False,
-)
-def test_interrupted_and_resumed_run_ends_with_identical_weights(tmp_path):
+def test_interrupted_and_resumed_run_ends_with_identical_weights(tmp_path, capsys):
     cfg = TrainConfig(**TINY)
+    threads = torch.get_num_threads()
     train(tiny_samples(), tmp_path / "a", cfg, progress=False)
     part = train(tiny_samples(), tmp_path / "b", cfg, progress=False, stop_after_steps=6)
     assert part.interrupted and part.epochs_done == 1
@@ -180,14 +180,23 @@ def test_interrupted_and_resumed_run_ends_with_identical_weights(tmp_path):
         .safe_open(str(tmp_path / "b" / "training_state.safetensors"), "pt")
         .metadata()["position"]
     )
-    assert (pos["epoch"], pos["step"]) == (1, 2)
-    done = train(tiny_samples(), tmp_path / "b", None, progress=False, resume=True)
+    assert (pos["epoch"], pos["step"], pos["threads"]) == (1, 2, threads)
+    # resumed with another thread count (CPU results depend on it in the last bits): the
+    # trainer runs on with the saved count, and gives the process its own back afterwards
+    other = 1 if threads > 1 else 2
+    torch.set_num_threads(other)
+    try:
+        done = train(tiny_samples(), tmp_path / "b", None, progress=False, resume=True)
+        assert torch.get_num_threads() == other
+    finally:
+        torch.set_num_threads(threads)
     assert done.epochs_done == 3 and not done.interrupted
     a, b = (
         weights(tmp_path / "a" / "last.safetensors"),
         weights(tmp_path / "b" / "last.safetensors"),
     )
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert f"resuming with {threads} threads" in capsys.readouterr().out
     assert (tmp_path / "a" / "log.csv").read_text().count("\n") == (
         tmp_path / "b" / "log.csv"
     ).read_text().count("\n")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from octvessel.training.config import DEVICES, OPTIMIZERS, PRECISIONS, SCHEDULERS
+from octvessel.training.config import DEVICES, OPTIMIZERS, PRECISION_CHOICES, SCHEDULERS
 
 #: flag -> TrainConfig field, for every scalar recipe setting
 OVERRIDES = {
@@ -67,7 +67,10 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--scheduler", choices=SCHEDULERS)
     g.add_argument("--augment", choices=("reference", "flips", "none"))
     g.add_argument(
-        "--precision", choices=PRECISIONS, help="fp32, bf16 autocast (CPU/CUDA) or fp16 AMP (CUDA)"
+        "--precision",
+        choices=PRECISION_CHOICES,
+        help="auto (default: bf16 on CPUs with AVX512-BF16/AMX and on CUDA, else fp32), "
+        "fp32, bf16 autocast or fp16 AMP (CUDA)",
     )
     g.add_argument(
         "--bf16",
@@ -126,7 +129,16 @@ def add_inference_arguments(p: argparse.ArgumentParser) -> None:
         "--batch-size", type=int, help="tiles/patches per forward pass (default: from --max-memory)"
     )
     p.add_argument("--tta", action="store_true", help="average over flips (4x slower)")
-    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (faster on AMX CPUs)")
+    p.add_argument(
+        "--precision",
+        choices=("auto", "fp32", "bf16"),
+        default="auto",
+        help="auto (default): bfloat16 autocast on CPUs with AVX512-BF16/AMX and on CUDA with "
+        "bf16, float32 elsewhere; fp32 to opt out",
+    )
+    p.add_argument(
+        "--bf16", action="store_const", const="bf16", dest="precision", help="= --precision bf16"
+    )
     p.add_argument(
         "--max-memory",
         default="auto",
@@ -146,6 +158,20 @@ def add_inference_arguments(p: argparse.ArgumentParser) -> None:
         "--input-scale", type=float, help="run the network on the image scaled by this factor"
     )
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+
+
+def resolved_precision(args: argparse.Namespace) -> str:
+    """``--precision`` with ``auto`` resolved for ``--device`` (default: CUDA when available)."""
+    import torch
+
+    from octvessel.precision import resolve_precision
+
+    name = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):  # a bad --device is reported by the predictor
+        device = torch.device("cpu")
+    return resolve_precision(args.precision, device)
 
 
 def inference_config(args: argparse.Namespace):
@@ -168,7 +194,7 @@ def inference_config(args: argparse.Namespace):
         "stride": args.stride,
         "batch_size": args.batch_size,
         "tta": args.tta,
-        "bf16": args.bf16,
+        "bf16": resolved_precision(args) == "bf16",
         "memory_budget_mb": budget,
         "input_size": tuple(args.input_size) if args.input_size else None,
         "input_scale": args.input_scale,

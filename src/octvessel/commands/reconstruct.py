@@ -86,8 +86,8 @@ def run(args: argparse.Namespace) -> int:
     from octvessel.atomic import check_output_dir
     from octvessel.errors import InputError
     from octvessel.oct import write_reconstructions
-    from octvessel.oct.enface import EnFaceConfig
     from octvessel.oct.batch import reconstruct_batch
+    from octvessel.oct.enface import EnFaceConfig
     from octvessel.oct.files import output_names
     from octvessel.oct.readers import find_volumes, read_volume
 

@@ -98,7 +98,13 @@ def _fold_finished(
     except (OSError, ValueError):
         return None
     saved = saved_config(fold_dir / layout.FOLD_RUN).to_dict()
-    diff = [k for k, v in recipe.to_dict().items() if k not in RESUME_FREE and saved.get(k) != v]
+    want = recipe.to_dict()
+    if want.get("precision") == "auto":  # saved resolved by the trainer: compare like with like
+        from octvessel.precision import resolve_precision
+        from octvessel.runtime import select_device
+
+        want["precision"] = resolve_precision("auto", select_device(recipe.device))
+    diff = [k for k, v in want.items() if k not in RESUME_FREE and saved.get(k) != v]
     if diff:
         raise InputError(
             f"fold {fold.index} was trained with another recipe (differs in: {', '.join(diff)}); "

@@ -36,6 +36,7 @@ from torch import nn
 from octvessel.config import check_fraction, check_int
 from octvessel.errors import UsageError
 from octvessel.models.base import ModelConfig, SegmentationModel
+from octvessel.models.dropout import Dropout
 
 RECURRENT_ACTIVATIONS = ("hard_sigmoid", "sigmoid")
 #: Keras's batch-norm defaults in PyTorch terms (Keras momentum 0.99 = PyTorch 0.01)
@@ -166,7 +167,7 @@ class BCDUNet(SegmentationModel):
         if cfg.dense_blocks == 3:
             self.dense.append(ConvPair(8 * k, 8 * k))
             self.dense.append(ConvPair(16 * k, 8 * k))
-        self.drop = nn.Dropout(cfg.dropout)
+        self.drop = Dropout(cfg.dropout)
         self.up3 = UpLevel(8 * k, 4 * k, act)
         self.up2 = UpLevel(4 * k, 2 * k, act)
         self.up1 = UpLevel(2 * k, k, act)

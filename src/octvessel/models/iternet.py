@@ -24,6 +24,7 @@ from torch import nn
 
 from octvessel.config import check_fraction, check_int
 from octvessel.models.base import ModelConfig, SegmentationModel
+from octvessel.models.dropout import Dropout
 
 
 @dataclass(frozen=True)
@@ -58,10 +59,10 @@ class ConvBlock(nn.Sequential):
         super().__init__(
             nn.Conv2d(c_in, c_out, 3, padding=1),
             nn.ReLU(inplace=True),
-            nn.Dropout(dropout),
+            Dropout(dropout),
             nn.Conv2d(c_out, c_out, 3, padding=1),
             nn.ReLU(inplace=True),
-            nn.Dropout(dropout),
+            Dropout(dropout),
         )
 
 

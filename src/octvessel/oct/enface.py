@@ -138,9 +138,7 @@ def parse_variant(spec: str | Slab, shadow_um: float = 60.0) -> tuple[str, Slab]
             raise UsageError(f"shadow_um={shadow_um!r} is not valid; expected > 0")
         return name, Slab("RPE", "RPE", top_um=-float(shadow_um))
     if ":" not in text:
-        valid = ", ".join(
-            [*PRESETS, *VARIANTS, *NAMED_SLABS, "TOP[+-UM]:BOTTOM[+-UM][:REDUCER]"]
-        )
+        valid = ", ".join([*PRESETS, *VARIANTS, *NAMED_SLABS, "TOP[+-UM]:BOTTOM[+-UM][:REDUCER]"])
         raise UsageError(f"variant {spec!r} is not valid; expected one of: {valid}")
     parts = text.split(":")
     if len(parts) not in (2, 3):

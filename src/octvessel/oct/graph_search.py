@@ -79,7 +79,9 @@ def shortest_path(
     return path
 
 
-def band_windows(data: np.ndarray, centre: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray]:
+def band_windows(
+    data: np.ndarray, centre: np.ndarray, radius: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Samples of ``data`` (B, D, W) at depths ``centre - radius .. centre + radius``.
 
     Returns:

@@ -163,7 +163,9 @@ def find_surfaces(
     bm_c = path(-fall * near, rpe_c + cfg.bm_range_um[0] / cz, rpe_c + cfg.bm_range_um[1] / cz)
     # OPL/ONL: a fall with the thick dark ONL below it (the INL below IPL is thinner)
     n_below = max(2, int(round(cfg.onl_um / cz)))
-    below_mean = ndimage.uniform_filter1d(sm, n_below, axis=1, origin=-(n_below // 2), mode="nearest")
+    below_mean = ndimage.uniform_filter1d(
+        sm, n_below, axis=1, origin=-(n_below // 2), mode="nearest"
+    )
     onl = np.clip(1.0 - below_mean / cfg.vitreous_level, 0.0, 1.0)
     opl_c = path(-(fall * onl), ilm_c + 2, ez_c - cfg.onl_um / cz)
 

@@ -44,7 +44,7 @@ _SCAN_PATTERNS = {
 
 def _eyepy(path: Path, fmt: str) -> Any:
     try:
-        import eyepy  # noqa: F401  (the import itself is the check)
+        import eyepy
     except ImportError as exc:
         raise InputError(
             f"reading {_NAMES[fmt]} files needs the optional eyepy package: "

@@ -25,7 +25,7 @@ def png_bytes(image: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def figure_png(fig) -> bytes:  # noqa: ANN001 (matplotlib Figure)
+def figure_png(fig) -> bytes:
     """A matplotlib figure as PNG bytes (the figure is closed)."""
     import matplotlib.pyplot as plt
 

@@ -16,7 +16,7 @@ from octvessel.config import JsonConfig, check_fraction, check_int
 from octvessel.data.augment import AUGMENT_MODES
 from octvessel.errors import InputError, UsageError, check_choice
 from octvessel.models.recipes import PRESETS
-from octvessel.precision import PRECISIONS
+from octvessel.precision import PRECISION_CHOICES, PRECISIONS  # noqa: F401 (re-exported)
 from octvessel.runtime import DEVICES
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -45,8 +45,9 @@ class TrainConfig(JsonConfig):
             ``val_split`` instead names a dataset split to validate on.
         train_split: the dataset split to train on (None: all images; DRIVE: training).
         seed: seeds crops, augmentation, initialisation and dropout.
-        precision: ``fp32``; ``bf16`` autocast (CPU with AVX-512 bf16 or CUDA);
-            ``fp16`` AMP with a gradient scaler (CUDA only).
+        precision: ``auto`` (bf16 on CPUs with AVX512-BF16/AMX and on CUDA with bf16, else
+            fp32; resolved when training starts and saved resolved); ``fp32``; ``bf16``
+            autocast; ``fp16`` AMP with a gradient scaler (CUDA only).
         device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
         workers: data-loading worker processes (0: in the main process).
         init_from: start from these weights (fine-tuning): a shipped model name, a run or
@@ -74,7 +75,7 @@ class TrainConfig(JsonConfig):
     val_split: str | None = None
     train_split: str | None = None
     seed: int = 0
-    precision: str = "fp32"
+    precision: str = "auto"
     device: str = "auto"
     workers: int = 0
     init_from: str | None = None
@@ -90,7 +91,7 @@ class TrainConfig(JsonConfig):
             ("scheduler", SCHEDULERS),
             ("loss", LOSSES),
             ("augment", AUGMENT_MODES),
-            ("precision", PRECISIONS),
+            ("precision", PRECISION_CHOICES),
             ("device", DEVICES),
         ):
             check_choice(name, getattr(self, name), choices)

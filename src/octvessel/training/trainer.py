@@ -20,7 +20,7 @@ import platform
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ from octvessel.data.sample import Sample
 from octvessel.errors import InputError, UsageError
 from octvessel.models.base import SegmentationModel
 from octvessel.models.pretrained import CONFIG_NAME, BundleConfig, save_weights
-from octvessel.precision import autocast_for
+from octvessel.precision import autocast_for, resolve_precision
 from octvessel.preprocessing import Preprocessing
 from octvessel.runtime import select_device
 from octvessel.training import distributed
@@ -144,7 +144,9 @@ def train(
             diff = [
                 k
                 for k, v in config.to_dict().items()
-                if k not in RESUME_FREE and saved.to_dict()[k] != v
+                if k not in RESUME_FREE
+                and saved.to_dict()[k] != v
+                and not (k == "precision" and v == "auto")  # the saved one is auto, resolved
             ]
             if diff:
                 raise UsageError(
@@ -164,6 +166,8 @@ def train(
 
     env = distributed.env_from_os()
     device = select_device(cfg.device)
+    # precision "auto" is resolved once here and saved resolved (train_config.json, the card)
+    cfg = replace(cfg, precision=resolve_precision(cfg.precision, device))
     if device.type == "cuda" and env.active:
         device = torch.device("cuda", env.local_rank)
         torch.cuda.set_device(device)
@@ -172,6 +176,7 @@ def train(
     )
     check_trainable(train_samples, cfg.crop)
     distributed.init(env, device)
+    threads = torch.get_num_threads()
     try:
         return _run(
             train_samples,
@@ -187,10 +192,24 @@ def train(
             command=command,
         )
     finally:
+        torch.set_num_threads(threads)  # a resume may have set the run's own thread count
         distributed.shutdown(env)
 
 
-def _run(  # noqa: PLR0913, PLR0915
+def _use_saved_threads(saved: int | None, env: distributed.DistEnv) -> None:
+    """Run on with the thread count the checkpoint was written with (CPU convolutions,
+    reductions and so the weights differ in their last bits between thread counts)."""
+    if saved and saved != torch.get_num_threads():
+        if env.is_main:
+            print(
+                f"[train] resuming with {saved} threads, as the run was saved with "
+                f"(this process had {torch.get_num_threads()}): the results depend on it",
+                flush=True,
+            )
+        torch.set_num_threads(int(saved))
+
+
+def _run(
     train_samples: list[Sample],
     val_samples: list[Sample],
     source: dict[str, Any],
@@ -258,6 +277,7 @@ def _run(  # noqa: PLR0913, PLR0915
                 model_weights,
             )
         load_weights(model, model_weights)
+        _use_saved_threads(position.get("threads"), env)
         epoch, start_step = position["epoch"], position["step"]
         best, best_epoch = position.get("best"), position.get("best_epoch")
         partial = (
@@ -299,6 +319,8 @@ def _run(  # noqa: PLR0913, PLR0915
             "fingerprint": meta["fingerprint"],
             "partial": part.__dict__ if part is not None else None,
             "weights_sha256": bundle.sha256[layout.LAST_WEIGHTS],
+            # CPU results depend on the intra-op thread count (reduction order): resume with it
+            "threads": torch.get_num_threads(),
         }
         save_state(run_dir / STATE_NAME, optimizer, position, scheduler, scaler)
         bundle.metadata.update(
@@ -361,6 +383,11 @@ def _run(  # noqa: PLR0913, PLR0915
                 "data_share": state.data_seconds
                 / max(state.data_seconds + state.compute_seconds, 1e-9),
                 "patches_per_s": state.patches
+                * env.world
+                / max(state.data_seconds + state.compute_seconds, 1e-9),
+                # training pixels (crop area) per second, all processes: compare with inference
+                "pixels_per_s": state.patches
+                * cfg.crop**2
                 * env.world
                 / max(state.data_seconds + state.compute_seconds, 1e-9),
             }

@@ -1,0 +1,106 @@
+"""The cheap dropout keeps nn.Dropout's semantics: rate, independence, fresh masks, seeds, autograd."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from octvessel.models.dropout import LEVELS, Dropout, drop_threshold, dropout, keep_mask
+
+P = 0.1
+Q = drop_threshold(P) / LEVELS  # the drop probability actually used (1/65536 resolution)
+
+
+def _corr(a: torch.Tensor, b: torch.Tensor) -> float:
+    a, b = a.double().ravel(), b.double().ravel()
+    a, b = a - a.mean(), b - b.mean()
+    return float((a * b).sum() / (a.norm() * b.norm()))
+
+
+def test_drop_probability_is_p_at_1_over_65536():
+    assert abs(Q - P) <= 0.5 / LEVELS
+    assert drop_threshold(0.0) == 0
+    with pytest.raises(ValueError, match="dropout p"):
+        drop_threshold(1.0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_rate_scale_dtype_and_layout(dtype):
+    torch.manual_seed(0)
+    x = torch.ones(2, 32, 256, 256, dtype=dtype).contiguous(memory_format=torch.channels_last)
+    y = dropout(x, P)
+    assert y.dtype == dtype and y.shape == x.shape
+    assert y.is_contiguous(memory_format=torch.channels_last)
+    dropped = (y == 0).double().mean().item()
+    sigma = math.sqrt(Q * (1 - Q) / x.numel())
+    assert abs(dropped - Q) < 6 * sigma  # 6 sigma: about 1 in 10^9 to fail by chance
+    kept = y[y != 0]
+    scale = torch.tensor(1 / (1 - Q), dtype=dtype)  # rounded to the dtype, as F.dropout's is
+    assert torch.equal(kept, torch.full_like(kept, scale.item()))  # inverted scaling
+    assert abs(y.double().mean().item() - (1 - Q) * scale.item()) < 6 * sigma * scale.item()
+
+
+def test_no_correlation_across_elements_lanes_or_channels():
+    torch.manual_seed(1)
+    x = torch.ones(1, 32, 128, 128).contiguous(memory_format=torch.channels_last)
+    m = keep_mask(x, P)
+    flat = m.permute(0, 2, 3, 1).reshape(-1)  # memory order: 4 consecutive ones share a 64-bit draw
+    bound = 5 / math.sqrt(flat.numel())
+    for lag in range(1, 9):
+        assert abs(_corr(flat[:-lag], flat[lag:])) < bound, lag
+    lanes = flat.view(-1, 4)
+    sigma = math.sqrt(Q * (1 - Q) / lanes.shape[0])
+    for j in range(4):  # every 16-bit lane of the 64-bit word drops at the same rate
+        assert abs((~lanes[:, j]).double().mean().item() - Q) < 6 * sigma
+    assert abs(_corr(m[:, :-1], m[:, 1:])) < 5 / math.sqrt(m[:, 1:].numel())  # channels
+    assert abs(_corr(m[..., :-1, :], m[..., 1:, :])) < 5 / math.sqrt(m[..., 1:, :].numel())  # rows
+
+
+def test_fresh_mask_every_step_and_deterministic_under_seed():
+    x = torch.ones(4, 16, 64, 64)
+    torch.manual_seed(3)
+    a, b = keep_mask(x, P), keep_mask(x, P)
+    overlap = (a == b).double().mean().item()
+    expected = Q * Q + (1 - Q) * (1 - Q)  # independent masks agree this often
+    assert abs(overlap - expected) < 0.01
+    torch.manual_seed(3)
+    assert torch.equal(keep_mask(x, P), a) and torch.equal(keep_mask(x, P), b)
+
+
+def test_eval_mode_and_p_zero_are_identity():
+    x = torch.randn(2, 3, 8, 8)
+    layer = Dropout(P).eval()
+    assert layer(x) is x
+    assert dropout(x, 0.0) is x
+    assert isinstance(layer, torch.nn.Dropout) and layer.p == P and not layer.state_dict()
+
+
+def test_gradient_uses_the_forward_mask():
+    torch.manual_seed(4)
+    x = torch.randn(2, 8, 16, 16, dtype=torch.float64, requires_grad=True)
+    y = dropout(x, P)
+    g = torch.randn_like(y)
+    y.backward(g)
+    mask = (y != 0).double()
+    assert torch.allclose(x.grad, g * mask / (1 - Q))
+    assert torch.allclose(y, x.detach() * mask / (1 - Q))
+
+
+def test_non_dense_input():
+    torch.manual_seed(5)
+    x = torch.ones(8, 8, 8)[:, ::2]  # a strided view
+    y = dropout(x, 0.5)
+    assert y.shape == x.shape and set(y.unique().tolist()) <= {0.0, 2.0}
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_matches_semantics():
+    torch.manual_seed(6)
+    x = torch.ones(1, 32, 256, 256, device="cuda", dtype=torch.bfloat16)
+    y = dropout(x, P)
+    assert y.device.type == "cuda"
+    assert abs((y == 0).double().mean().item() - Q) < 6 * math.sqrt(Q * (1 - Q) / x.numel())
+    torch.manual_seed(6)
+    assert torch.equal(dropout(x, P), y)
