@@ -85,7 +85,7 @@ def run_demo(
     )
 
     t = time.perf_counter()
-    print("[2/6] detecting layer boundaries (ILM, RPE, BM)")
+    print("[2/6] detecting layer surfaces (ILM, OPL, EZ, RPE, BM; graph search)")
     boundaries = detect_boundaries(volume)
     timing["boundaries_s"] = time.perf_counter() - t
     errors = boundary_errors(boundaries, phantom.boundaries)
