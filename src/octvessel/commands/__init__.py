@@ -24,6 +24,7 @@ VERBS = (
     "models",
     "demo",
     "export",
+    "measure",
 )
 
 

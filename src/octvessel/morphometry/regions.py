@@ -63,6 +63,7 @@ def etdrs_labels(
     }
     for q in QUADRANTS:
         out[f"inner_{q}"] = (r >= r0) & (r < r1) & quad[q]
+    for q in QUADRANTS:
         out[f"outer_{q}"] = (r >= r1) & (r < r2) & quad[q]
     return out
 
