@@ -63,8 +63,7 @@ def draw_measurement(path: str | Path, m: Measurement, *, overwrite: bool = True
         f"{whole['branch_points']} branch points, FD {whole['fractal_dimension']:.3f}",
         fontsize=9,
     )
-    fig.tight_layout()
     with atomic_path(path, overwrite) as tmp:
-        fig.savefig(tmp, format="png")
+        fig.savefig(tmp, format="png", bbox_inches="tight")
     plt.close(fig)
     return Path(path)

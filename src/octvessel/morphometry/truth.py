@@ -159,3 +159,26 @@ def _shared(paths: list) -> list[np.ndarray]:
     for k in np.unique(later):
         out[pid[k]][pix[k]] = True
     return out
+
+
+def write_phantom_truth(path: Any, phantom: Any, overwrite: bool = False) -> dict[str, Any]:
+    """Write the phantom's true morphometry on its native grid as JSON (beside its volume)."""
+    from octvessel.atomic import write_json
+
+    t = phantom_truth(phantom.centrelines, phantom.vessels.shape, phantom.config.field_mm)
+    info = {
+        "what": "true morphometry of an octvessel phantom (octvessel.morphometry.truth)",
+        "seed": phantom.seed,
+        "laterality": phantom.volume.laterality,
+        "fovea_px": [float(v) for v in phantom.fovea],
+        "grid_shape": list(t["grid_shape"]),
+        "spacing_mm": list(t["spacing_mm"]),
+        "length_mm": t["length_mm"],
+        "mean_diameter_um": t["mean_diameter_um"],
+        "branch_points_px": np.round(t["branch_points"], 2).tolist(),
+        "crossings_px": np.round(t["crossings"], 2).tolist(),
+        "crossing_reach_mm": np.round(t["crossing_reach_mm"], 4).tolist(),
+        "definition": t["definition"],
+    }
+    write_json(path, info, overwrite)
+    return info

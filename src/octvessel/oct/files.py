@@ -195,6 +195,9 @@ def write_dataset_sample(
             compress=False,  # speckle hardly compresses (-17 %) and deflate takes seconds
             overwrite=overwrite,
         )
+        from octvessel.morphometry.truth import write_phantom_truth  # morphometry hook
+
+        write_phantom_truth(root / "volumes" / f"{name}_morphometry.json", phantom, overwrite)
     errors = boundary_errors(detected, phantom.boundaries)
     contrast = {
         e.preset: vessel_contrast(normalize_stripes(e.raw), phantom.vessels) for e in images
