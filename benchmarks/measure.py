@@ -9,8 +9,6 @@ from __future__ import annotations
 import sys
 import time
 
-import numpy as np
-
 
 def best(fn, n=3):
     times = []
@@ -37,7 +35,9 @@ def main() -> None:
     sp = (ph.config.spacing[0], ph.config.spacing[2])
     t_f = best(lambda: measure(fundus, (0.01, 0.01), fovea=(292, 282), laterality="OD"))
     t_e = best(lambda: measure(ph.vessels, sp, fovea=ph.fovea, laterality=ph.volume.laterality))
-    print(f"{fundus.shape[1]}x{fundus.shape[0]} mask ({fundus.mean():.3f} vessel): {t_f:.3f} s (target 1 s)")
+    print(
+        f"{fundus.shape[1]}x{fundus.shape[0]} mask ({fundus.mean():.3f} vessel): {t_f:.3f} s (target 1 s)"
+    )
     print(f"{ph.vessels.shape[1]}x{ph.vessels.shape[0]} en-face mask: {t_e:.3f} s (target 0.5 s)")
 
 

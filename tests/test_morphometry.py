@@ -168,6 +168,8 @@ def test_phantom_branch_points(phantoms):
         sp = (ph.config.spacing[0], ph.config.spacing[2])
         truth = phantom_truth(ph.centrelines, ph.vessels.shape, ph.config.field_mm)
         g = measure(ph.vessels, sp).graph
-        reach = np.stack([truth["crossing_reach_mm"] / sp[0], truth["crossing_reach_mm"] / sp[1]], 1)
+        reach = np.stack(
+            [truth["crossing_reach_mm"] / sp[0], truth["crossing_reach_mm"] / sp[1]], 1
+        )
         scores.append(_f1(g.branch_points, truth["branch_points"], truth["crossings"], reach))
     assert min(scores) >= 0.9

@@ -48,5 +48,7 @@ def run(args: argparse.Namespace) -> int:
             f"({rec['fovea_source']}), laterality {rec['laterality']}"
         )
     whole = [r for r in info["rows"] if r["region"] == "whole"]
-    print(f"measured {len(whole)} image(s), {len(info['rows'])} rows -> {args.output}/measurements.csv")
+    print(
+        f"measured {len(whole)} image(s), {len(info['rows'])} rows -> {args.output}/measurements.csv"
+    )
     return 0

@@ -76,17 +76,14 @@ def to_square_pixels(mask: np.ndarray, spacing: tuple[float, float]) -> np.ndarr
     if spacing[0] == spacing[1]:
         return mask
     shape = [max(1, round(n * sp / s)) for n, sp in zip(mask.shape, spacing, strict=True)]
-    coords = [
-        (np.arange(m) + 0.5) * n / m - 0.5 for m, n in zip(shape, mask.shape, strict=True)
-    ]
+    coords = [(np.arange(m) + 0.5) * n / m - 0.5 for m, n in zip(shape, mask.shape, strict=True)]
     grid = np.meshgrid(*coords, indexing="ij")
     return ndimage.map_coordinates(mask.astype(np.float32), grid, order=1, mode="nearest") >= 0.5
 
 
 def box_counting_dimension(mask: np.ndarray) -> float:
     """Box-counting dimension of a bool mask on square pixels (module docstring)."""
-    rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
-    if rows.size == 0:
+    if not mask.any():
         return float("nan")
     h, w = mask.shape
     sizes = []

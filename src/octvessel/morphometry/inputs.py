@@ -55,7 +55,9 @@ def list_measure_inputs(source: str | Path) -> list[MeasureInput]:
         name, kind = _name(p)
         return [MeasureInput(p, name, kind)]
     if not p.is_dir():
-        raise InputError("no such file or folder; expected a mask, a probability map or a folder", p)
+        raise InputError(
+            "no such file or folder; expected a mask, a probability map or a folder", p
+        )
     files = sorted(f for f in p.iterdir() if f.is_file() and is_image_file(f))
     for pattern in ("_prob.tif", "_prob.png", "_mask.png"):
         chosen = [f for f in files if f.name.endswith(pattern)]
@@ -139,7 +141,10 @@ def find_metadata(item: MeasureInput) -> Metadata:
         for folder in _above(item.path.parent):
             ds = _json(folder / "dataset.json")
             if ds and ds.get("spacing"):
-                spacing, source = tuple(float(v) for v in ds["spacing"]), str(folder / "dataset.json")
+                spacing, source = (
+                    tuple(float(v) for v in ds["spacing"]),
+                    str(folder / "dataset.json"),
+                )
                 for s in ds.get("samples") or []:
                     if isinstance(s, dict) and item.name.startswith(str(s.get("name", "\0"))):
                         lat = lat or s.get("laterality")
@@ -149,7 +154,10 @@ def find_metadata(item: MeasureInput) -> Metadata:
         per = (pj.get("images") or {}).get(item.name) or {}
         value = per.get("spacing") or pj.get("spacing")
         if value:
-            spacing, source = tuple(float(v) for v in value), str(item.path.parent / "prediction.json")
+            spacing, source = (
+                tuple(float(v) for v in value),
+                str(item.path.parent / "prediction.json"),
+            )
     return Metadata(spacing, source, lat, surf, surf_src, native_rows)
 
 
@@ -177,7 +185,9 @@ def fovea_from_surfaces(
     score = ndimage.gaussian_filter(np.nan_to_num(score, nan=-np.inf), 3.0)
     h, w = score.shape
     inner = np.full(score.shape, -np.inf)
-    inner[h // 4 : h - h // 4, w // 4 : w - w // 4] = score[h // 4 : h - h // 4, w // 4 : w - w // 4]
+    inner[h // 4 : h - h // 4, w // 4 : w - w // 4] = score[
+        h // 4 : h - h // 4, w // 4 : w - w // 4
+    ]
     r, c = np.unravel_index(int(np.argmax(inner)), score.shape)
     rows = native_rows or h
     row = (r + 0.5) * shape[0] / rows - 0.5
@@ -186,7 +196,7 @@ def fovea_from_surfaces(
 
 
 def parse_pair(text: str | None, what: str) -> tuple[float, float] | None:
-    """"A,B" -> (A, B) floats, or None."""
+    """ "A,B" -> (A, B) floats, or None."""
     if text is None:
         return None
     try:

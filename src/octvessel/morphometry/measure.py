@@ -142,8 +142,20 @@ def measure(
         if region != "whole":
             square_regions[region] = features.to_square_pixels(rmask, sp)
         rows.append(
-            _row(name, region, m, rmask, fraction, graph, width, sp, units, square,
-                 square_regions.get(region), full_area.get(region))  # fmt: skip
+            _row(
+                name,
+                region,
+                m,
+                rmask,
+                fraction,
+                graph,
+                width,
+                sp,
+                units,
+                square,
+                square_regions.get(region),
+                full_area.get(region),
+            )  # fmt: skip
         )
     return Measurement(
         rows=rows,
@@ -188,7 +200,7 @@ def _row(
         graph.segment_labels.ravel(), weights=graph.pixel_length_mm.ravel(),
         minlength=seg_in.size,
     )  # fmt: skip
-    arcs, chords, count = [], [], 0
+    arcs, count = [], 0
     for ch in graph.chains:
         inside = float(seg_in[list(ch.pieces)].sum())
         total = float(seg_all[list(ch.pieces)].sum())
@@ -204,8 +216,10 @@ def _row(
         )
     else:
         tort = math.nan
-    fd = features.box_counting_dimension(square) if square_region is None else (
-        features.region_fractal_dimension(square, square_region)
+    fd = (
+        features.box_counting_dimension(square)
+        if square_region is None
+        else (features.region_fractal_dimension(square, square_region))
     )
     return {
         "image": name,

@@ -60,21 +60,32 @@ def measure_folder(
     for it in items:
         mask = read_vessels(it, float(threshold))
         meta = find_metadata(it)
-        sp, sp_src = (spacing, "--spacing") if spacing is not None else (meta.spacing, meta.spacing_source)
+        sp, sp_src = (
+            (spacing, "--spacing") if spacing is not None else (meta.spacing, meta.spacing_source)
+        )
         if sp is None:
-            notes.add("no pixel size (no --spacing, sidecar, dataset.json or prediction.json): "
-                      "lengths, areas and widths are in PIXELS")
+            notes.add(
+                "no pixel size (no --spacing, sidecar, dataset.json or prediction.json): "
+                "lengths, areas and widths are in PIXELS"
+            )
         else:
             sp = check_spacing(sp, f"spacing from {sp_src}")
         lat = laterality or meta.laterality
         fv, fv_src = fovea, "--fovea"
         if fv is None and meta.surfaces is not None:
-            fv, fv_src = fovea_from_surfaces(meta.surfaces, mask.shape, meta.native_rows), meta.surfaces_source
+            fv, fv_src = (
+                fovea_from_surfaces(meta.surfaces, mask.shape, meta.native_rows),
+                meta.surfaces_source,
+            )
         elif fv is None:
             fv_src = meta.surfaces_source if meta.surfaces_source != "none" else "none"
-            notes.add("no fovea (no --fovea, no surfaces beside a reconstruction): whole-image rows only")
+            notes.add(
+                "no fovea (no --fovea, no surfaces beside a reconstruction): whole-image rows only"
+            )
         if fv is not None and lat is None:
-            notes.add("no laterality (--laterality OD|OS): ETDRS centre only, quadrants need nasal/temporal")
+            notes.add(
+                "no laterality (--laterality OD|OS): ETDRS centre only, quadrants need nasal/temporal"
+            )
         if fv is not None and sp is None:
             fv, fv_src = None, "ignored: no pixel size"
         m = measure(mask, sp, fovea=fv, laterality=lat, name=it.name)

@@ -48,7 +48,9 @@ def draw_measurement(path: str | Path, m: Measurement, *, overwrite: bool = True
             r0, r2 = RINGS_MM[0] / 2, RINGS_MM[-1] / 2
             for a in (45, 135, 225, 315):
                 u, v = np.cos(np.radians(a)), np.sin(np.radians(a))
-                ax.plot([fx + r0 * u, fx + r2 * u], [fy + r0 * v, fy + r2 * v], color="yellow", lw=0.8)
+                ax.plot(
+                    [fx + r0 * u, fx + r2 * u], [fy + r0 * v, fy + r2 * v], color="yellow", lw=0.8
+                )
             nasal = 1 if m.laterality == "OD" else -1
             ax.text(fx + nasal * (r2 + 0.1), fy, "N", color="yellow", ha="center", va="center")
             ax.text(fx - nasal * (r2 + 0.1), fy, "T", color="yellow", ha="center", va="center")

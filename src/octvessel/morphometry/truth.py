@@ -62,7 +62,9 @@ def phantom_truth(
         origin = np.asarray(events[event][:2], float)[None]
         rc = np.concatenate([origin, pts[:, :2]])
         radius = np.concatenate([pts[:1, 2], pts[:, 2]])
-        inside = (rc[:, 0] >= -0.5) & (rc[:, 0] < h - 0.5) & (rc[:, 1] >= -0.5) & (rc[:, 1] < w - 0.5)
+        inside = (
+            (rc[:, 0] >= -0.5) & (rc[:, 0] < h - 0.5) & (rc[:, 1] >= -0.5) & (rc[:, 1] < w - 0.5)
+        )
         inside &= ~np.concatenate([[False], shared[k]])
         both = inside[1:] & inside[:-1]
         step = np.hypot(np.diff(rc[:, 0]) * iso_mm[0], np.diff(rc[:, 1]) * iso_mm[1])[both]
