@@ -138,6 +138,9 @@ def run_demo(
     }
     print_table(result["metrics"])
 
+    from octvessel.morphometry.demo_hook import measure_demo  # morphometry hook
+
+    result["morphometry"] = measure_demo(out, pred_dir, phantom, boundaries, overwrite)
     print("[6/6] pictures and report")
     _summary_figure(
         out / layout.DEMO_SUMMARY, volume, boundaries, phantom, enfaces, probs, cfg.threshold

@@ -19,4 +19,5 @@ VERBS = (
     "models",
     "demo",
     "export",
+    "measure",
 )

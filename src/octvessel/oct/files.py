@@ -257,6 +257,11 @@ def write_dataset_sample(
             compress=False,  # speckle hardly compresses (-17 %) and deflate takes seconds
             overwrite=overwrite,
         )
+        from octvessel.sim.morphometry_truth import (
+            write_phantom_truth,  # the phantom's true morphometry
+        )
+
+        write_phantom_truth(root / "volumes" / f"{name}_morphometry.json", phantom, overwrite)
     errors = boundary_errors(detected, phantom.boundaries)
     contrast = {
         e.preset: vessel_contrast(normalize_stripes(e.raw), phantom.vessels) for e in images

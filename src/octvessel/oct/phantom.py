@@ -222,6 +222,9 @@ class Phantom:
         diameter_um: float32 (B-scans, A-scans), vessel diameter (0 off vessels).
         fovea: (row, col) of the fovea on the native grid (pixels).
         config, seed: what made it.
+        centrelines: the vessel tree's true centre lines on the isotropic grid it grew on
+            (:func:`octvessel.sim.vessels.vessel_centrelines`, plus ``iso_shape``);
+            :func:`octvessel.morphometry.phantom_truth` turns them into true morphometry.
     """
 
     volume: Volume
@@ -232,6 +235,7 @@ class Phantom:
     fovea: tuple[float, float]
     config: PhantomConfig
     seed: int
+    centrelines: dict | None = None
 
     def with_truth(self) -> Volume:
         """The volume carrying the true boundaries (as a file with segmentation would)."""
@@ -305,6 +309,7 @@ def make_volume(config: PhantomConfig | None = None, seed: int = 0, **overrides:
         fovea=fovea_px,
         config=cfg,
         seed=seed,
+        centrelines=geometry["centrelines"],
     )
 
 
@@ -478,6 +483,7 @@ def _vessels(
         "coverage": _sample_rows(g.coverage, rows),
         "chord_um": _sample_rows(chord_iso, rows),
         "diameter_um": _sample_rows(np.where(g.coverage > 0, 2 * g.radius * px_um, 0), rows),
+        "centrelines": {**(g.centrelines or {}), "iso_shape": (h_iso, w)},
     }
 
 

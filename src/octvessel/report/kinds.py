@@ -83,6 +83,9 @@ def _demo_report(d: Path, page: Page, config: ReportConfig) -> None:
         page.h(3, "Detected layer boundaries against the phantom's truth (pixels)")
         keys = sorted({k for e in errors.values() for k in e})
         page.table(["boundary", *keys], [[b, *(e.get(k) for k in keys)] for b, e in errors.items()])
+    from octvessel.morphometry.report_section import morphometry_section  # morphometry hook
+
+    morphometry_section(page, d)
     if (d / layout.DEMO_SUMMARY).is_file():
         page.h(2, "Summary")
         page.image((d / layout.DEMO_SUMMARY).read_bytes(), "summary", layout.DEMO_SUMMARY)

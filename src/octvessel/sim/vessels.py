@@ -73,11 +73,13 @@ class VesselGeometry:
         coverage: fraction of each pixel covered by a vessel, in [0, 1].
         radius: radius of the nearest centre-line point (defined everywhere).
         distance: distance from the pixel centre to the nearest centre-line point.
+        centrelines: the true centre lines and branching events (:func:`vessel_centrelines`).
     """
 
     coverage: np.ndarray
     radius: np.ndarray
     distance: np.ndarray
+    centrelines: dict | None = None
 
 
 def _stamp(canvas: np.ndarray, r: float, c: float, radius: float) -> None:
@@ -110,12 +112,15 @@ def vessel_tree(config: VesselTreeConfig, seed: int = 0) -> tuple[np.ndarray, np
 
 def vessel_geometry(config: VesselTreeConfig, seed: int = 0) -> VesselGeometry:
     """Grow the same tree as :func:`vessel_tree` and return its 3-D rendering geometry."""
-    coverage, centre = _grow(config, seed)
+    record: dict[str, list] = {}
+    coverage, centre = _grow(config, seed, record)
     if not centre.any():
         inf = np.full(centre.shape, np.inf, np.float32)
-        return VesselGeometry(coverage, np.zeros_like(centre), inf)
+        return VesselGeometry(coverage, np.zeros_like(centre), inf, record)
     dist, (ir, ic) = ndimage.distance_transform_edt(centre == 0, return_indices=True)
-    return VesselGeometry(coverage, centre[ir, ic].astype(np.float32), dist.astype(np.float32))
+    return VesselGeometry(
+        coverage, centre[ir, ic].astype(np.float32), dist.astype(np.float32), record
+    )
 
 
 def _steer(
@@ -139,8 +144,18 @@ def _steer(
     return heading + 0.25 * weight * turn, dist < rad
 
 
-def _grow(config: VesselTreeConfig, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(coverage, radius on centre-line pixels only) of one tree."""
+def _grow(
+    config: VesselTreeConfig, seed: int, record: dict[str, list] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(coverage, radius on centre-line pixels only) of one tree.
+
+    ``record`` (optional, filled in place; the tree is the same with or without it):
+    ``events`` -- (row, col, degree before children) of the disc (0), each split (1: the
+    parent ends there) and each side branch (2: the parent goes on); ``paths`` -- per drawn
+    segment (event index, float array (n, 3) of row, col, radius of its centre-line points).
+    """
+    events = record.setdefault("events", []) if record is not None else None
+    paths = record.setdefault("paths", []) if record is not None else None
     rng = np.random.default_rng(seed)
     h, w = config.height, config.width
     scale = min(h, w) / 256.0
@@ -164,14 +179,19 @@ def _grow(config: VesselTreeConfig, seed: int) -> tuple[np.ndarray, np.ndarray]:
             + (i - (config.trunks - 1) / 2) * (2.2 / max(config.trunks - 1, 1))
             + rng.normal(0, 0.15)
         )
-        stack.append((disc[0], disc[1], heading, config.root_radius * rng.uniform(0.8, 1.1)))
+        stack.append((disc[0], disc[1], heading, config.root_radius * rng.uniform(0.8, 1.1), 0))
+    if events is not None:
+        events.append((disc[0], disc[1], 0))
     max_len = 1.6 * max(h, w)
     segments = 0
     while stack and segments < 4000:
-        r, c, heading, radius = stack.pop(0)  # breadth first: thick vessels before capillaries
+        r, c, heading, radius, event = stack.pop(0)  # breadth first: thick vessels first
         segments += 1
         if segments % 8 == 0 and coverage.mean() > config.max_fraction:
             break
+        points: list[tuple[float, float, float]] = []
+        if paths is not None:
+            paths.append((event, points))
         length = 0.0
         drift = rng.normal(0, config.tortuosity / 4)
         seg_len = rng.uniform(25, 90) * scale * (radius / config.root_radius + 0.4)
@@ -184,6 +204,7 @@ def _grow(config: VesselTreeConfig, seed: int) -> tuple[np.ndarray, np.ndarray]:
             if inside or not (-5 <= r < h + 5 and -5 <= c < w + 5):
                 break
             _stamp(coverage, r, c, radius)
+            points.append((r, c, radius))
             ir, ic = int(round(r)), int(round(c))
             if 0 <= ir < h and 0 <= ic < w:
                 radius_map[ir, ic] = max(radius_map[ir, ic], radius)
@@ -192,10 +213,11 @@ def _grow(config: VesselTreeConfig, seed: int) -> tuple[np.ndarray, np.ndarray]:
                 share = rng.uniform(0.3, 0.5)
                 r1, r2 = radius * (1 - share) ** (1 / 3), radius * share ** (1 / 3)
                 spread = rng.uniform(0.4, 0.9)
+                here = _event(events, r, c, 1)
                 for rad, sign in ((r1, 1), (r2, -1)):
                     if rad >= config.min_radius:
                         stack.append(
-                            (r, c, heading + sign * spread * (0.5 if rad == r1 else 1.0), rad)
+                            (r, c, heading + sign * spread * (0.5 if rad == r1 else 1.0), rad, here)
                         )
                 break
             if rng.random() < config.branch_prob:
@@ -203,10 +225,35 @@ def _grow(config: VesselTreeConfig, seed: int) -> tuple[np.ndarray, np.ndarray]:
                 child = radius * rng.uniform(0.45, 0.7)
                 if child >= config.min_radius:
                     stack.append(
-                        (r, c, heading + rng.choice([-1, 1]) * rng.uniform(0.8, 1.4), child)
-                    )
+                        (
+                            r, c, heading + rng.choice([-1, 1]) * rng.uniform(0.8, 1.4), child,
+                            _event(events, r, c, 2),
+                        )
+                    )  # fmt: skip
                 radius = (radius**3 - child**3) ** (1 / 3) if child < radius else radius
+    if paths is not None:
+        paths[:] = [(e, np.asarray(p, np.float64).reshape(-1, 3)) for e, p in paths]
     return coverage, radius_map
+
+
+def _event(events: list | None, r: float, c: float, degree: int) -> int:
+    """Record a branching event; return its index (-1 when not recording)."""
+    if events is None:
+        return -1
+    events.append((r, c, degree))
+    return len(events) - 1
+
+
+def vessel_centrelines(config: VesselTreeConfig, seed: int = 0) -> dict[str, list]:
+    """The true centre lines of :func:`vessel_tree`'s tree (same config and seed).
+
+    Returns ``{"events": [(row, col, degree)], "paths": [(event, (n, 3) row, col, radius)]}``
+    in pixels of the tree's grid (see :func:`_grow`); a segment's path starts one step
+    after its event's point.
+    """
+    record: dict[str, list] = {}
+    _grow(config, seed, record)
+    return record
 
 
 def render_image(
