@@ -26,6 +26,7 @@ from octvessel.report.sections import (
 )
 
 REPORT_NAME = "report.html"
+VIEWER_FRAGMENT = "viewer.html"  # the linked OCT viewer a demo writes (report/viewer.py)
 KINDS = ("cv", "evaluation", "run", "demo")
 
 
@@ -83,6 +84,8 @@ def _demo_report(d: Path, page: Page, config: ReportConfig) -> None:
         page.h(3, "Detected layer boundaries against the phantom's truth (pixels)")
         keys = sorted({k for e in errors.values() for k in e})
         page.table(["boundary", *keys], [[b, *(e.get(k) for k in keys)] for b, e in errors.items()])
+    if (d / VIEWER_FRAGMENT).is_file():
+        page.add((d / VIEWER_FRAGMENT).read_text(encoding="utf-8"))
     if (d / "summary.png").is_file():
         page.h(2, "Summary")
         page.image((d / "summary.png").read_bytes(), "summary", "summary.png")
