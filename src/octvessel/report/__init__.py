@@ -22,6 +22,7 @@ the folder holds instead.
 """
 
 from octvessel.report.browser import (
+    viewer_selftest,
     CHROMIUM_NAMES,
     find_chromium,
     image_stats,
@@ -43,4 +44,5 @@ __all__ = [
     "looks_rendered",
     "screenshot",
     "write_report",
+    "viewer_selftest",
 ]

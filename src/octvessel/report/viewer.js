@@ -2,6 +2,8 @@
   "use strict";
   var errors = [];
   window.addEventListener("error", function (e) { errors.push(String(e.message)); });
+  var cerr = console.error.bind(console);
+  console.error = function () { errors.push([].slice.call(arguments).join(" ")); cerr.apply(null, arguments); };
   var D = JSON.parse(document.getElementById("ov-data").textContent);
   var $ = function (id) { return document.getElementById(id); };
   var EW = 420, EH = Math.round(EW * D.extent_mm.height / D.extent_mm.width);
