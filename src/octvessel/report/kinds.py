@@ -27,7 +27,7 @@ from octvessel.report.sections import (
 
 REPORT_NAME = "report.html"
 VIEWER_FRAGMENT = "viewer.html"  # the linked OCT viewer a demo writes (report/viewer.py)
-KINDS = ("cv", "evaluation", "run", "demo")
+KINDS = ("cv", "evaluation", "run", "demo", "oct")
 
 
 def detect_kind(path: str | Path) -> str:
@@ -56,6 +56,10 @@ def detect_kind(path: str | Path) -> str:
             )
     if (p / "train_config.json").is_file():
         return "run"
+    from octvessel.report.oct_folder import sidecars
+
+    if sidecars(p):
+        return "oct"
     raise InputError(
         "not a training run (train_config.json), an evaluation (metrics.json) or a "
         "cross-validation (cv.json + splits.json) folder",
@@ -334,6 +338,18 @@ def _cv_report(d: Path, page: Page, config: ReportConfig) -> None:
     versions_section(page, {**facts, **generator_facts()})
 
 
+def _oct_report(d: Path, page: Page, config: ReportConfig) -> None:
+    """``octvessel reconstruct`` (+ ``predict``) folder: the linked viewer per volume."""
+    from octvessel.report.oct_folder import sidecars, viewer_data
+    from octvessel.report.viewer import viewer_html
+
+    page.h(1, config.title or f"OCT {d.name}")
+    for sc in sidecars(d):
+        page.h(2, sc.name.replace("_enface.json", ""))
+        page.add(viewer_html(viewer_data(sc)))
+    versions_section(page, generator_facts())
+
+
 def build_report(path: str | Path, config: ReportConfig | None = None) -> str:
     """The HTML text of the report of a run, evaluation or cv folder."""
     config = config or ReportConfig()
@@ -342,6 +358,7 @@ def build_report(path: str | Path, config: ReportConfig | None = None) -> str:
     page = Page(config.title or f"octvessel {kind} report: {d.resolve().name}")
     builders = {"cv": _cv_report, "evaluation": _evaluation_report, "run": _run_report}
     builders["demo"] = _demo_report
+    builders["oct"] = _oct_report
     builders[kind](d, page, config)
     return page.render()
 

@@ -65,6 +65,11 @@ def _u8(a: np.ndarray) -> np.ndarray:
     return (np.clip((np.nan_to_num(a) - lo) / max(hi - lo, 1e-6), 0, 1) * 255).astype(np.uint8)
 
 
+def _gray(a: np.ndarray) -> np.ndarray:
+    a = np.asarray(a, dtype=np.float32)
+    return a.mean(axis=-1) if a.ndim == 3 else a
+
+
 def _encode(img: np.ndarray, fmt: str, size: tuple[int, int] | None = None, **kw: Any) -> str:
     from PIL import Image
 
@@ -86,7 +91,7 @@ def viewer_payload(data: ViewerData, config: ViewerConfig | None = None) -> dict
     sx, sz = ow / w, od / d
     vol8 = _u8(vol)
     bscans = [_encode(vol8[i], "JPEG", (ow, od), quality=cfg.jpeg_quality) for i in range(b)]
-    enfaces = {k: _encode(_u8(v), "PNG") for k, v in data.enfaces.items()}
+    enfaces = {k: _encode(_u8(_gray(v)), "PNG") for k, v in data.enfaces.items()}
     xs = np.clip(((np.arange(ow) + 0.5) / sx).astype(int), 0, w - 1)
     surfaces = {}
     for name, s in data.surfaces.items():
@@ -94,7 +99,7 @@ def viewer_payload(data: ViewerData, config: ViewerConfig | None = None) -> dict
         surfaces[name] = [[None if not np.isfinite(v) else round(float(v), 1) for v in r] for r in s]
     overlays, vessels = {}, {}
     for name, prob in data.probabilities.items():
-        p = np.clip(np.nan_to_num(np.asarray(prob, dtype=np.float32)), 0, 1)
+        p = np.clip(np.nan_to_num(_gray(prob)), 0, 1)
         rgba = np.zeros(p.shape + (4,), np.uint8)
         rgba[..., 0], rgba[..., 1], rgba[..., 3] = 255, 40, (p * 255).astype(np.uint8)
         overlays[name] = _encode(rgba, "PNG")
