@@ -67,3 +67,26 @@ def test_viewer_switches_bscans_in_headless_chromium(data, tmp_path):
     assert res["max_ms"] <= 50, res["times_ms"]
     stats = image_stats(tmp_path / "viewer.png")
     assert stats["colors"] > 200 and stats["non_white"] > 0.2
+
+
+def test_report_of_a_reconstruction_folder_holds_the_viewer(tmp_path):
+    from octvessel.data import write_image
+    from octvessel.oct import read_volume, write_reconstructions
+    from octvessel.oct.phantom import PhantomConfig, make_volume
+    from octvessel.report import build_report, detect_kind
+
+    ph = make_volume(PhantomConfig(bscans=24, depth=400, ascans=96), seed=1)
+    np.save(tmp_path / "vol.npy", ph.volume.data)
+    vol = read_volume(tmp_path / "vol.npy", spacing=ph.volume.spacing)
+    out = tmp_path / "recon"
+    info = write_reconstructions(vol, out, "vol", ("P1", "P3"))
+    for name in info["images"]:
+        write_image(out / "predictions" / f"{name.rsplit('.', 1)[0]}_prob.png", ph.coverage)
+    assert detect_kind(out) == "oct"
+    text = build_report(out)
+    assert 'id="ov-viewer"' in text and text.count("data:image/jpeg") == 24
+    assert '"overlays":{"P1"' in text
+    if find_chromium() is not None:
+        (out / "report.html").write_text(text)
+        res = viewer_selftest(out / "report.html")
+        assert res["errors"] == [] and res["changed"] == res["steps"] > 0
