@@ -22,12 +22,12 @@ the folder holds instead.
 """
 
 from octvessel.report.browser import (
-    viewer_selftest,
     CHROMIUM_NAMES,
     find_chromium,
     image_stats,
     looks_rendered,
     screenshot,
+    viewer_selftest,
 )
 from octvessel.report.kinds import KINDS, REPORT_NAME, build_report, detect_kind, write_report
 from octvessel.report.sections import ReportConfig

@@ -96,7 +96,9 @@ def viewer_payload(data: ViewerData, config: ViewerConfig | None = None) -> dict
     surfaces = {}
     for name, s in data.surfaces.items():
         s = np.asarray(s, dtype=np.float32)[:, xs] * sz
-        surfaces[name] = [[None if not np.isfinite(v) else round(float(v), 1) for v in r] for r in s]
+        surfaces[name] = [
+            [None if not np.isfinite(v) else round(float(v), 1) for v in r] for r in s
+        ]
     overlays, vessels = {}, {}
     for name, prob in data.probabilities.items():
         p = np.clip(np.nan_to_num(_gray(prob)), 0, 1)
