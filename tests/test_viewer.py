@@ -63,7 +63,7 @@ def test_viewer_switches_bscans_in_headless_chromium(data, tmp_path):
     res = viewer_selftest(page, tmp_path / "viewer.png")
     assert res["errors"] == [] and res["console_errors"] == []
     assert res["steps"] >= 20 and res["changed"] == res["steps"]  # each switch redrew the B-scan
-    assert res["key_moved"] and res["click_row"] == res["n"] - 1
+    assert res["key_moved"] and abs(res["click_row"] - int(0.4 * res["n"])) <= 1
     assert res["max_ms"] <= 50, res["times_ms"]
     stats = image_stats(tmp_path / "viewer.png")
     assert stats["colors"] > 200 and stats["non_white"] > 0.2

@@ -141,7 +141,7 @@
     res.times_ms.push(performance.now() - t1);
     res.key_moved = row !== r0;
     var rect = en.getBoundingClientRect();
-    en.dispatchEvent(new MouseEvent("click", { clientX: rect.left + 5, clientY: rect.top + rect.height - 1, bubbles: true }));
+    en.dispatchEvent(new MouseEvent("click", { clientX: rect.left + 5, clientY: rect.top + rect.height * 0.4, bubbles: true }));
     res.click_row = row;
     res.max_ms = Math.max.apply(null, res.times_ms);
     res.enface_sum = sum(en);
