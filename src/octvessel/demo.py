@@ -145,6 +145,7 @@ def run_demo(
     _summary_figure(
         out / layout.DEMO_SUMMARY, volume, boundaries, phantom, enfaces, probs, cfg.threshold
     )
+    _viewer(out, volume, boundaries, enfaces, probs, phantom.fovea, cfg.threshold)
     atomic.write_json(out / layout.METRICS_JSON, result, overwrite=True)
     report = _report(out)
     print(
@@ -161,6 +162,23 @@ def print_table(metrics: dict[str, dict[str, float]]) -> None:
     print("      variant  " + "  ".join(f"{k:>11}" for k in keys))
     for variant, m in metrics.items():
         print(f"      {variant:<7}  " + "  ".join(f"{m.get(k, float('nan')):11.4f}" for k in keys))
+
+
+def _viewer(out, volume, boundaries, enfaces, probs, fovea, threshold) -> None:
+    """The linked OCT viewer's HTML fragment (viewer.html), embedded by the demo report."""
+    from octvessel.report.viewer import ViewerData, viewer_html
+
+    data = ViewerData(
+        bscans=volume.data,
+        spacing=volume.spacing,
+        enfaces={ef.preset or ef.variant: ef.image for ef in enfaces},
+        probabilities={ef.preset or ef.variant: p for ef, p in zip(enfaces, probs, strict=True)},
+        surfaces=dict(boundaries),
+        slabs={ef.preset or ef.variant: (ef.slab.top, ef.slab.bottom) for ef in enfaces},
+        fovea=tuple(fovea),
+        threshold=threshold,
+    )
+    atomic.write_text(out / "viewer.html", viewer_html(data), overwrite=True)
 
 
 def _report(out: Path) -> Path | None:

@@ -5,7 +5,10 @@
 - a cross-validation (``octvessel cv``): ``cv.json`` and ``splits.json``;
 - an evaluation (``octvessel evaluate``): ``metrics.json``;
 - a training run (``octvessel train``): ``train_config.json``.
-- a demo folder (``octvessel demo``): its ``metrics.json`` (per-variant scores).
+- a demo folder (``octvessel demo``): its ``metrics.json`` (per-variant scores) and
+  ``viewer.html`` (the linked OCT viewer, see :mod:`octvessel.report.viewer`);
+- a reconstruction folder (``octvessel reconstruct``, + ``predict`` maps): ``*_enface.json``;
+  one linked OCT viewer per volume (docs/viewer.md).
 
 The report holds the metrics tables, ROC and precision-recall curves (per fold or per
 image, and pooled), the training curves from ``log.csv``, one row per test image of
@@ -27,6 +30,7 @@ from octvessel.report.browser import (
     image_stats,
     looks_rendered,
     screenshot,
+    viewer_selftest,
 )
 from octvessel.report.kinds import KINDS, REPORT_NAME, build_report, detect_kind, write_report
 from octvessel.report.sections import ReportConfig
@@ -43,4 +47,5 @@ __all__ = [
     "looks_rendered",
     "screenshot",
     "write_report",
+    "viewer_selftest",
 ]

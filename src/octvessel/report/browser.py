@@ -103,3 +103,67 @@ def looks_rendered(stats: dict[str, float]) -> bool:
         and stats["non_white"] >= 0.02
         and stats["rows_used"] >= 0.33
     )
+
+
+HEADLESS_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+)
+
+
+def viewer_selftest(
+    html_path: str | Path,
+    png_path: str | Path | None = None,
+    *,
+    chromium: str | None = None,
+    timeout: float = 120.0,
+) -> dict:
+    """Open a page holding the OCT viewer with ``#selftest`` in headless Chromium.
+
+    The page's script then drives its own controls (B-scan slider, arrow key, click on the
+    en-face image), times each B-scan switch until it is rasterised and checksums the drawn
+    B-scan; the result is read from Chromium's console log. Returns that dict plus
+    ``console_errors`` (console lines at error level and uncaught exceptions).
+
+    Raises:
+        InputError: no Chromium, or the page reported nothing (script failed to run).
+    """
+    import json
+
+    exe = chromium or find_chromium()
+    if exe is None:
+        raise InputError("no Chromium found")
+    html_path = Path(html_path).resolve()
+    with tempfile.TemporaryDirectory(prefix="octvessel-chromium-") as profile:
+        cmd = [exe, *HEADLESS_FLAGS, f"--user-data-dir={profile}", "--enable-logging=stderr",
+               "--v=0", "--virtual-time-budget=20000", "--window-size=1280,900"]  # fmt: skip
+        if png_path is not None:
+            cmd.append(f"--screenshot={Path(png_path).resolve()}")
+        else:
+            cmd.append("--dump-dom")
+        cmd.append(html_path.as_uri() + "#selftest")
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise InputError(f"Chromium did not finish within {timeout:g} s", html_path) from None
+    result = None
+    errors = []
+    for line in proc.stderr.splitlines():
+        if ":CONSOLE" not in line:
+            continue
+        if "OV-SELFTEST " in line:
+            text = line.split("OV-SELFTEST ", 1)[1]
+            result = json.loads(text[: text.rindex("}") + 1])
+        elif "Uncaught" in line or "ERROR:CONSOLE" in line:
+            errors.append(line)
+    if result is None:
+        raise InputError("the viewer's self-test reported nothing", html_path)
+    result["console_errors"] = errors
+    return result

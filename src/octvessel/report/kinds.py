@@ -26,7 +26,8 @@ from octvessel.report.sections import (
 )
 
 REPORT_NAME = layout.REPORT
-KINDS = ("cv", "evaluation", "run", "demo")
+VIEWER_FRAGMENT = "viewer.html"  # the linked OCT viewer a demo writes (report/viewer.py)
+KINDS = ("cv", "evaluation", "run", "demo", "oct")
 
 
 def detect_kind(path: str | Path) -> str:
@@ -55,6 +56,10 @@ def detect_kind(path: str | Path) -> str:
             )
     if (p / layout.TRAIN_CONFIG).is_file():
         return "run"
+    from octvessel.report.oct_folder import sidecars
+
+    if sidecars(p):
+        return "oct"
     raise InputError(
         "not a training run (train_config.json), an evaluation (metrics.json) or a "
         "cross-validation (cv.json + splits.json) folder",
@@ -86,6 +91,8 @@ def _demo_report(d: Path, page: Page, config: ReportConfig) -> None:
     from octvessel.morphometry.report_section import morphometry_section  # morphometry hook
 
     morphometry_section(page, d)
+    if (d / VIEWER_FRAGMENT).is_file():
+        page.add((d / VIEWER_FRAGMENT).read_text(encoding="utf-8"))
     if (d / layout.DEMO_SUMMARY).is_file():
         page.h(2, "Summary")
         page.image((d / layout.DEMO_SUMMARY).read_bytes(), "summary", layout.DEMO_SUMMARY)
@@ -337,6 +344,18 @@ def _cv_report(d: Path, page: Page, config: ReportConfig) -> None:
     versions_section(page, {**facts, **generator_facts()})
 
 
+def _oct_report(d: Path, page: Page, config: ReportConfig) -> None:
+    """``octvessel reconstruct`` (+ ``predict``) folder: the linked viewer per volume."""
+    from octvessel.report.oct_folder import sidecars, viewer_data
+    from octvessel.report.viewer import viewer_html
+
+    page.h(1, config.title or f"OCT {d.name}")
+    for sc in sidecars(d):
+        page.h(2, sc.name.replace("_enface.json", ""))
+        page.add(viewer_html(viewer_data(sc)))
+    versions_section(page, generator_facts())
+
+
 def build_report(path: str | Path, config: ReportConfig | None = None) -> str:
     """The HTML text of the report of a run, evaluation or cv folder."""
     config = config or ReportConfig()
@@ -345,6 +364,7 @@ def build_report(path: str | Path, config: ReportConfig | None = None) -> str:
     page = Page(config.title or f"octvessel {kind} report: {d.resolve().name}")
     builders = {"cv": _cv_report, "evaluation": _evaluation_report, "run": _run_report}
     builders["demo"] = _demo_report
+    builders["oct"] = _oct_report
     builders[kind](d, page, config)
     return page.render()
 
