@@ -170,7 +170,9 @@ def test_train_writes_a_complete_run_folder(tmp_path):
 
 
 def test_interrupted_and_resumed_run_ends_with_identical_weights(tmp_path, capsys):
-    cfg = TrainConfig(**TINY)
+    # fp32: in bf16 the thread-count effect on the last bits is rounded away, so the
+    # resumed-with-other-threads check below could not fail there
+    cfg = TrainConfig(**{**TINY, "precision": "fp32"})
     threads = torch.get_num_threads()
     train(tiny_samples(), tmp_path / "a", cfg, progress=False)
     part = train(tiny_samples(), tmp_path / "b", cfg, progress=False, stop_after_steps=6)
