@@ -34,7 +34,6 @@ from octvessel.errors import InputError, UsageError
 from octvessel.models.base import SegmentationModel
 from octvessel.models.pretrained import CONFIG_NAME, BundleConfig, save_weights
 from octvessel.precision import autocast_for, resolve_precision
-from octvessel.preprocessing import Preprocessing
 from octvessel.runtime import select_device
 from octvessel.training import distributed
 from octvessel.training.build import (
@@ -85,21 +84,8 @@ class TrainResult:
     stop_signal: int = 0  # the signal that interrupted the run (0: none, or stop_after_steps)
 
 
-# ----------------------------------------------------------------------------- pieces
-
-
-# ----------------------------------------------------------------------------- loop
-
-
-def evaluate(
-    model: SegmentationModel,
-    samples: Sequence[Sample],
-    pre: Preprocessing,
-    device: torch.device,
-    precision: str,
-) -> dict[str, float]:
-    """Validation on whole images through the inference engine (see :mod:`.validation`)."""
-    return validate(model, samples, pre, device, precision)
+#: the old name of :func:`octvessel.training.validation.validate` (``octvessel.training.evaluate``)
+evaluate = validate
 
 
 # ----------------------------------------------------------------------------- files
@@ -393,7 +379,7 @@ def _run(
             }
             if val_samples:
                 scores = (
-                    evaluate(model, val_samples, pre, device, cfg.precision)
+                    validate(model, val_samples, pre, device, cfg.precision)
                     if env.is_main
                     else {"val_auc": 0.0, "val_loss": 0.0}
                 )
