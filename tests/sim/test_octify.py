@@ -16,12 +16,11 @@ from octvessel.sim import VesselTreeConfig, render_image
 from octvessel.sim.octify import (
     OctifyConfig,
     crop_positions,
-    octify_dataset,
     octify_sample,
     resample_matrix,
     source_mm_per_px,
-    write_preview,
 )
+from octvessel.sim.octify_dataset import octify_dataset, write_preview
 
 CLEAN = OctifyConfig(mm_per_px=0.07).without_degradations()
 

@@ -62,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
     import time
 
     from octvessel.errors import UsageError
-    from octvessel.sim.octify import OctifyConfig, octify_dataset, preview_dataset
+    from octvessel.sim.octify import OctifyConfig
+    from octvessel.sim.octify_dataset import octify_dataset, preview_dataset
 
     try:
         width, height = (int(v) for v in args.size.split(","))
