@@ -21,7 +21,8 @@ so that a new model can be compared with today's on the same real volume:
    the truth).
 
     python benchmarks/oct_real_agreement.py [--model iternet-oct] [--recon DIR] \
-        [--phantom-seeds 10,11,12] [--json OUT.json] [--figure docs/img/oct-real-agreement.png]
+        [--phantom-seeds 10,11,12] [--json OUT.json] [--figure docs/img/oct-real-agreement.png] \
+        [--shadow-figure docs/img/oct-shadows.png]
 
 B-scan numbers are 1-based (the file names ``bscans/N-Input.tif``).
 """
@@ -43,7 +44,7 @@ from octvessel.metrics import auc_roc
 from octvessel.oct import EnFaceConfig, detect_boundaries, read_volume, reconstruct_all
 from octvessel.oct.files import write_reconstructions
 from octvessel.oct.phantom import make_volume
-from octvessel.oct.shadows import ShadowMap, border_share, load_surfaces, shadow_map
+from octvessel.oct.shadows import ShadowConfig, ShadowMap, border_share, load_surfaces, shadow_map
 
 VARIANTS = ("P1", "P2", "P3")
 SPECTRALIS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "OCT" / "spectralis_volume"
@@ -72,11 +73,13 @@ def real_reconstruction(recon: Path | None, work: Path) -> tuple[Path, dict[str,
     return recon, json.loads(sidecars[0].read_text())
 
 
-def real_shadow(recon: Path, sidecar: dict[str, Any]) -> tuple[ShadowMap, Any]:
+def real_shadow(
+    recon: Path, sidecar: dict[str, Any], config: ShadowConfig | None = None
+) -> tuple[ShadowMap, Any]:
     """Shadow map of the real volume on the reconstruction's surfaces; and the volume."""
     vol = read_volume(sidecar["source"])
     surfaces = load_surfaces(recon / sidecar["surfaces"]["file"])
-    return shadow_map(vol, surfaces), vol
+    return shadow_map(vol, surfaces, config), vol
 
 
 def agreement(
@@ -118,13 +121,15 @@ def border_numbers(probs: dict[str, np.ndarray], weak: np.ndarray) -> dict[str, 
     return out
 
 
-def phantom_numbers(predictor: Any, seeds: list[int]) -> list[dict[str, Any]]:
+def phantom_numbers(
+    predictor: Any, seeds: list[int], config: ShadowConfig | None = None
+) -> list[dict[str, Any]]:
     """Per phantom: shadow-map AUC vs truth, weak-mask quality, model vs truth and vs weak."""
     rows = []
     for seed in seeds:
         ph = make_volume(seed=seed)
         det = detect_boundaries(ph.volume)
-        sm = shadow_map(ph.volume, det)
+        sm = shadow_map(ph.volume, det, config)
         t = ph.vessels
         inter = float((sm.mask & t).sum())
         row: dict[str, Any] = {
@@ -174,8 +179,42 @@ def figure(path: Path, images: dict[str, np.ndarray], probs, sm: ShadowMap, titl
         ax.axhline(held, color="cyan", lw=0.8, ls="--")
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("A-scan")
-        ax.set_ylabel("B-scan (0-based); below the dashed line: held out")
-    fig.suptitle(title, fontsize=10)
+        ax.set_ylabel("B-scan (0-based)")
+    fig.suptitle(f"{title}; below the dashed line: B-scans 100-145, held out", fontsize=10)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def shadow_figure(path: Path, sm: ShadowMap, seed: int) -> None:
+    """The shadow depth of the real volume and of a phantom, weak mask and truth outlined."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ph = make_volume(seed=seed)
+    psm = shadow_map(ph.volume, detect_boundaries(ph.volume))
+    fig, axes = plt.subplots(2, 2, figsize=(13, 8.5))
+    for row, (m, truth, name, extent) in enumerate(
+        (
+            (sm, None, "real Spectralis", (0, 5.72, 4.32, 0)),
+            (psm, ph.vessels, f"phantom seed {seed}", (0, 7.0, 7.0, 0)),
+        )
+    ):
+        vmax = np.percentile(m.depth, 99.5)
+        axes[row, 0].imshow(m.depth, cmap="gray_r", vmin=0, vmax=vmax, extent=extent)
+        axes[row, 0].set_title(f"{name}: shadow depth (EZ..BM, closing - image)", fontsize=9)
+        axes[row, 1].imshow(m.mask, cmap="gray", extent=extent)
+        if truth is not None:
+            ys = np.linspace(0, extent[2], truth.shape[0])
+            xs = np.linspace(0, extent[1], truth.shape[1])
+            axes[row, 1].contour(xs, ys, truth, levels=[0.5], colors="red", linewidths=0.4)
+        note = ", truth outlined red" if truth is not None else ""
+        axes[row, 1].set_title(f"{name}: weak mask (z > {m.config.threshold:g}){note}", fontsize=9)
+        for ax in axes[row]:
+            ax.set_xlabel("mm")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=80)
@@ -206,8 +245,11 @@ def main() -> None:
     ap.add_argument("--recon", type=Path, help="an existing `reconstruct` output folder")
     ap.add_argument("--phantom-seeds", default="10,11,12", help="'' to skip the phantom check")
     ap.add_argument("--no-model", action="store_true", help="only the shadow map's own numbers")
+    ap.add_argument("--threshold", type=float, default=ShadowConfig().threshold,
+                    help="weak-mask robust z threshold (default %(default)s)")  # fmt: skip
     ap.add_argument("--json", type=Path, help="write every number here")
     ap.add_argument("--figure", type=Path, help="write the real-volume overlay figure here")
+    ap.add_argument("--shadow-figure", type=Path, help="write the shadow-map figure here")
     args = ap.parse_args()
     print(f"load average {os.getloadavg()[0]:.2f} (the machine may be shared)")
     from octvessel.inference import Predictor
@@ -217,12 +259,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         recon, sidecar = real_reconstruction(args.recon, Path(tmp))
-        sm, vol = real_shadow(recon, sidecar)
+        sm, vol = real_shadow(recon, sidecar, ShadowConfig(threshold=args.threshold))
         print(f"real volume {vol.shape} reconstructed/read and shadow map in {time.perf_counter() - t0:.1f} s")
         report["weak_mask"] = {"config": sm.config.to_dict(), "fraction": float(sm.mask.mean())}
         names = {v: k for k, e in sidecar["images"].items() for v in [e.get("preset")] if v}
         from octvessel.data.io import read_image
 
+        if args.shadow_figure:
+            seed = int(args.phantom_seeds.split(",")[0]) if args.phantom_seeds else 10
+            shadow_figure(args.shadow_figure, sm, seed)
+            print(f"figure -> {args.shadow_figure}")
         images = {v: np.rint(read_image(recon / names[v])[..., 0] * 255).astype(np.uint8) for v in VARIANTS}
         if predictor is not None:
             probs = {v: predictor.predict_file(recon / names[v]) for v in VARIANTS}
@@ -245,7 +291,7 @@ def main() -> None:
                 print(f"figure -> {args.figure}")
     seeds = [int(s) for s in args.phantom_seeds.split(",") if s.strip()]
     if seeds:
-        rows = phantom_numbers(predictor, seeds)
+        rows = phantom_numbers(predictor, seeds, ShadowConfig(threshold=args.threshold))
         report["phantom"] = rows
         for r in rows:
             print(

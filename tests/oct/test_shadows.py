@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from octvessel.errors import InputError, UsageError
+from octvessel.metrics import auc_roc
 from octvessel.oct import detect_boundaries
 from octvessel.oct.phantom import make_volume
 from octvessel.oct.shadows import (
@@ -23,20 +24,6 @@ from octvessel.oct.volume import Volume
 SMALL = dict(bscans=48, depth=256, ascans=192, field_mm=(2.4, 3.5), axial_um=3.1)
 
 
-def _auc(score: np.ndarray, truth: np.ndarray) -> float:
-    """ROC AUC by ranks (ties averaged), no sklearn needed."""
-    s = score.ravel().astype(np.float64)
-    t = truth.ravel().astype(bool)
-    order = np.argsort(s, kind="mergesort")
-    ranks = np.empty(s.size)
-    sorted_s = s[order]
-    _, first, counts = np.unique(sorted_s, return_index=True, return_counts=True)
-    avg = first + (counts - 1) / 2.0 + 1.0
-    ranks[order] = np.repeat(avg, counts)
-    n_pos, n_neg = t.sum(), (~t).sum()
-    return float((ranks[t].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
 @pytest.fixture(scope="module")
 def phantom():
     return make_volume(seed=5, **SMALL)
@@ -47,7 +34,7 @@ def test_shadow_map_finds_the_phantom_vessels(phantom):
     assert 0.03 < truth.mean() < 0.4
     for surfaces in (phantom.boundaries, detect_boundaries(phantom.volume)):
         sm = shadow_map(phantom.volume, surfaces)
-        assert _auc(sm.depth, truth) > 0.9
+        assert auc_roc(sm.depth, truth) > 0.9
         # the weak mask is mostly vessel, and finds a good part of them
         precision = (sm.mask & truth).sum() / max(sm.mask.sum(), 1)
         recall = (sm.mask & truth).sum() / truth.sum()
