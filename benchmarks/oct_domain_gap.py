@@ -17,7 +17,8 @@ Per image (lengths in mm, so the different grids are comparable):
   std(background)``, the local background ``bg`` = mean of non-vessel pixels (2 px away
   from vessels) in a 0.3 x 0.3 mm box;
 - vessel widths: ``2 x`` the physical distance transform on the mask's skeleton (um);
-- noise power spectrum: Hann-windowed periodogram, radially averaged on physical
+- noise power spectrum of the background (the vessel mask and 2 px around it filled with
+  the local background): Hann-windowed periodogram, radially averaged on physical
   frequencies (cycles/mm) up to the smaller Nyquist; power in 1-4 and 4-10 c/mm and the
   log-log slope over 1-10 c/mm;
 - stripes: std of the row means minus their Gaussian trend (sigma 3 rows), and its lag-1
@@ -51,14 +52,14 @@ import numpy as np
 from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from oct_real_agreement import real_reconstruction, real_shadow  # noqa: E402
+from oct_real_agreement import real_reconstruction, real_shadow
 
-from octvessel.data import load_dataset  # noqa: E402
-from octvessel.data.io import read_image  # noqa: E402
-from octvessel.oct import EnFaceConfig, detect_boundaries, reconstruct_all  # noqa: E402
-from octvessel.oct.phantom import make_volume  # noqa: E402
-from octvessel.oct.shadows import shadow_map  # noqa: E402
-from octvessel.sim.octify import OctifyConfig, octify_sample  # noqa: E402
+from octvessel.data import load_dataset
+from octvessel.data.io import read_image
+from octvessel.oct import EnFaceConfig, detect_boundaries, reconstruct_all
+from octvessel.oct.phantom import make_volume
+from octvessel.oct.shadows import shadow_map
+from octvessel.sim.octify import OctifyConfig, octify_sample
 
 VARIANTS = ("P1", "P2", "P3")
 BANDS = ((1.0, 4.0), (4.0, 10.0))
@@ -72,11 +73,17 @@ def _box(mm: float, spacing: tuple[float, float]) -> tuple[int, int]:
     return tuple(max(3, int(round(mm / s)) | 1) for s in spacing)  # odd sizes
 
 
-def contrast(image: np.ndarray, mask: np.ndarray, spacing: tuple[float, float]) -> dict[str, float]:
+def local_background(image: np.ndarray, mask: np.ndarray, spacing) -> tuple[np.ndarray, np.ndarray]:
+    """(background level, far-from-vessel pixels): mean of pixels 2 px away from vessels, 0.3 mm box."""
     far = ~ndimage.binary_dilation(mask, iterations=2)
     w = far.astype(np.float64)
     size = _box(0.3, spacing)
     bg = ndimage.uniform_filter(image * w, size) / np.maximum(ndimage.uniform_filter(w, size), 1e-9)
+    return bg, far
+
+
+def contrast(image: np.ndarray, mask: np.ndarray, spacing: tuple[float, float]) -> dict[str, float]:
+    bg, far = local_background(image, mask, spacing)
     diff = bg[mask] - image[mask]
     noise = float((image - bg)[far].std())
     return {
@@ -119,7 +126,9 @@ def nps_numbers(freq: np.ndarray, power: np.ndarray) -> dict[str, float]:
     out = {}
     for lo, hi in BANDS:
         sel = (freq >= lo) & (freq < hi)
-        out[f"{lo:g}-{hi:g}"] = float(np.trapezoid(power[sel], freq[sel])) if sel.sum() > 1 else float("nan")
+        out[f"{lo:g}-{hi:g}"] = (
+            float(np.trapezoid(power[sel], freq[sel])) if sel.sum() > 1 else float("nan")
+        )
     sel = (freq >= 1) & (freq <= 10)
     out["slope"] = float(np.polyfit(np.log(freq[sel]), np.log(power[sel]), 1)[0])
     return out
@@ -181,7 +190,8 @@ def borders(image: np.ndarray, spacing: tuple[float, float]) -> dict[str, float]
 
 
 def measure(image, mask, spacing, fovea=None, raw=None) -> dict[str, Any]:
-    f, p = nps(image, spacing)
+    bg, far = local_background(image, mask, spacing)
+    f, p = nps(np.where(far, image, bg), spacing)  # the background's spectrum: vessels filled in
     out = {
         "contrast": contrast(image, mask, spacing),
         "widths_um": widths_um(mask, spacing),
@@ -206,7 +216,9 @@ def measure(image, mask, spacing, fovea=None, raw=None) -> dict[str, Any]:
 def real_source(work: Path) -> list[dict[str, Any]]:
     recon, sidecar = real_reconstruction(None, work)
     sm, vol = real_shadow(recon, sidecar)
-    surfaces = {k: v for k, v in np.load(recon / sidecar["surfaces"]["file"]).items() if k != "confidence"}
+    surfaces = {
+        k: v for k, v in np.load(recon / sidecar["surfaces"]["file"]).items() if k != "confidence"
+    }
     raws = reconstruct_all(vol, VARIANTS, EnFaceConfig(normalize=False), boundaries=surfaces)
     names = {e["preset"]: k for k, e in sidecar["images"].items()}
     fovea = (sidecar["qc"]["fovea_bscan"], sidecar["qc"]["fovea_ascan"])
@@ -231,7 +243,16 @@ def phantom_source(seeds: list[int]) -> list[dict[str, Any]]:
             m = measure(img, ph.vessels, spacing, ph.fovea, e.raw.astype(np.float64))
             m["contrast_weak"] = contrast(img, weak, spacing)
             m["widths_weak_um"] = widths_um(weak, spacing)
-            out.append({"source": "phantom", "variant": v, "mask": "truth", "seed": seed, "image": img, **m})
+            out.append(
+                {
+                    "source": "phantom",
+                    "variant": v,
+                    "mask": "truth",
+                    "seed": seed,
+                    "image": img,
+                    **m,
+                }
+            )
     return out
 
 
@@ -253,7 +274,16 @@ def octify_source(n: int) -> list[dict[str, Any]]:
             img = c.image[..., 0].astype(np.float64)
             img = np.rint(img * 255) / 255.0  # as written to 8-bit files
             m = measure(img, c.label, cfg.spacing)
-            out.append({"source": "octify", "variant": "all", "mask": "label", "name": c.name, "image": img, **m})
+            out.append(
+                {
+                    "source": "octify",
+                    "variant": "all",
+                    "mask": "label",
+                    "name": c.name,
+                    "image": img,
+                    **m,
+                }
+            )
     return out
 
 
@@ -320,7 +350,11 @@ def print_table(table: dict[str, dict[str, float]]) -> None:
     print("| images | " + " | ".join(str(table[c]["n"]) for c in cols) + " |")
     for label, _ in ROWS:
         cells = [table[c][label] for c in cols]
-        print(f"| {label} | " + " | ".join("-" if not np.isfinite(x) else f"{x:.3g}" for x in cells) + " |")
+        print(
+            f"| {label} | "
+            + " | ".join("-" if not np.isfinite(x) else f"{x:.3g}" for x in cells)
+            + " |"
+        )
 
 
 def figures(results: list[dict[str, Any]], path: Path) -> None:
@@ -335,7 +369,14 @@ def figures(results: list[dict[str, Any]], path: Path) -> None:
 
     shown = [pick("real", "P1"), pick("real", "P3"), pick("phantom", "P1"), pick("phantom", "P3"),
              pick("octify", "all", 0), pick("octify", "all", 3)]  # fmt: skip
-    titles = ["real P1", "real P3", "phantom P1 (seed %s)", "phantom P3 (seed %s)", "octified DRIVE %s", "octified DRIVE %s"]
+    titles = [
+        "real P1",
+        "real P3",
+        "phantom P1 (seed %s)",
+        "phantom P3 (seed %s)",
+        "octified DRIVE %s",
+        "octified DRIVE %s",
+    ]
     fig, axes = plt.subplots(3, 2, figsize=(12, 11))
     for ax, r, t in zip(axes.ravel(), shown, titles, strict=True):
         if r is None:
@@ -371,8 +412,16 @@ def figures(results: list[dict[str, Any]], path: Path) -> None:
                          label=f"{r['source']} {r['variant']}")  # fmt: skip
             cols = r["_cols"]
             n = 30
-            axes[2].plot(np.arange(n), cols[:n], color=colours[r["source"]], ls=styles[r["variant"]], lw=1)
-            axes[2].plot(np.arange(n) + n + 5, cols[-n:], color=colours[r["source"]], ls=styles[r["variant"]], lw=1)
+            axes[2].plot(
+                np.arange(n), cols[:n], color=colours[r["source"]], ls=styles[r["variant"]], lw=1
+            )
+            axes[2].plot(
+                np.arange(n) + n + 5,
+                cols[-n:],
+                color=colours[r["source"]],
+                ls=styles[r["variant"]],
+                lw=1,
+            )
     axes[0].set_xlabel("spatial frequency (cycles/mm)")
     axes[0].set_ylabel("power (grey^2 mm^2)")
     axes[0].set_title("noise power spectrum (radial mean)")

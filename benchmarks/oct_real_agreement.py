@@ -47,7 +47,9 @@ from octvessel.oct.phantom import make_volume
 from octvessel.oct.shadows import ShadowConfig, ShadowMap, border_share, load_surfaces, shadow_map
 
 VARIANTS = ("P1", "P2", "P3")
-SPECTRALIS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "OCT" / "spectralis_volume"
+SPECTRALIS = (
+    Path(__file__).resolve().parents[1].parent / "shared" / "data" / "OCT" / "spectralis_volume"
+)
 #: 1-based inclusive B-scan ranges of the real volume; "held_out" stays out of any training.
 PARTS = {"all": (1, 145), "dev": (1, 99), "held_out": (100, 145)}
 BORDER_PX = 5
@@ -106,7 +108,9 @@ def agreement(
             ma, mb = masks[a], masks[b]
             out[f"{a}-{b}"] = {
                 "dice": 2 * float((ma & mb).sum()) / max(float(ma.sum() + mb.sum()), 1.0),
-                "prob_corr": float(np.corrcoef(probs[a][rows].ravel(), probs[b][rows].ravel())[0, 1]),
+                "prob_corr": float(
+                    np.corrcoef(probs[a][rows].ravel(), probs[b][rows].ravel())[0, 1]
+                ),
             }
     return out
 
@@ -166,7 +170,9 @@ def figure(path: Path, images: dict[str, np.ndarray], probs, sm: ShadowMap, titl
     ]
     for ax, (name, v) in zip(axes.ravel(), panels, strict=True):
         if v is None:
-            ax.imshow(sm.depth, cmap="gray_r", aspect=aspect, vmin=0, vmax=np.percentile(sm.depth, 99.5))
+            ax.imshow(
+                sm.depth, cmap="gray_r", aspect=aspect, vmin=0, vmax=np.percentile(sm.depth, 99.5)
+            )
             ax.contour(sm.mask, levels=[0.5], colors="lime", linewidths=0.5)
         else:
             g = images[v].astype(np.float32) / 255.0
@@ -234,9 +240,10 @@ def print_agreement(label: str, a: dict[str, Any]) -> None:
             f"weak recall {_fmt(r['weak_recall'])}  vessel fraction {r['vessel_fraction']:.3f}"
         )
     pairs = [k for k in a if "-" in k]
-    print("    between variants: " + "  ".join(
-        f"{k} Dice {a[k]['dice']:.3f} r {a[k]['prob_corr']:.3f}" for k in pairs
-    ))
+    print(
+        "    between variants: "
+        + "  ".join(f"{k} Dice {a[k]['dice']:.3f} r {a[k]['prob_corr']:.3f}" for k in pairs)
+    )
 
 
 def main() -> None:
@@ -260,7 +267,9 @@ def main() -> None:
         t0 = time.perf_counter()
         recon, sidecar = real_reconstruction(args.recon, Path(tmp))
         sm, vol = real_shadow(recon, sidecar, ShadowConfig(threshold=args.threshold))
-        print(f"real volume {vol.shape} reconstructed/read and shadow map in {time.perf_counter() - t0:.1f} s")
+        print(
+            f"real volume {vol.shape} reconstructed/read and shadow map in {time.perf_counter() - t0:.1f} s"
+        )
         report["weak_mask"] = {"config": sm.config.to_dict(), "fraction": float(sm.mask.mean())}
         names = {v: k for k, e in sidecar["images"].items() for v in [e.get("preset")] if v}
         from octvessel.data.io import read_image
@@ -269,7 +278,10 @@ def main() -> None:
             seed = int(args.phantom_seeds.split(",")[0]) if args.phantom_seeds else 10
             shadow_figure(args.shadow_figure, sm, seed)
             print(f"figure -> {args.shadow_figure}")
-        images = {v: np.rint(read_image(recon / names[v])[..., 0] * 255).astype(np.uint8) for v in VARIANTS}
+        images = {
+            v: np.rint(read_image(recon / names[v])[..., 0] * 255).astype(np.uint8)
+            for v in VARIANTS
+        }
         if predictor is not None:
             probs = {v: predictor.predict_file(recon / names[v]) for v in VARIANTS}
             print(f"model {args.model}: P1-P3 predicted")
@@ -287,7 +299,13 @@ def main() -> None:
                 + " of the vessel pixels"
             )
             if args.figure:
-                figure(args.figure, images, probs, sm, f"{args.model} on the real Spectralis volume vs the shadow map")
+                figure(
+                    args.figure,
+                    images,
+                    probs,
+                    sm,
+                    f"{args.model} on the real Spectralis volume vs the shadow map",
+                )
                 print(f"figure -> {args.figure}")
     seeds = [int(s) for s in args.phantom_seeds.split(",") if s.strip()]
     if seeds:
@@ -300,10 +318,16 @@ def main() -> None:
                 f"{r['weak_dice']:.3f}"
             )
             if "agreement" in r:
-                print("  model AUC vs truth " + "  ".join(f"{v} {x:.3f}" for v, x in r["model_auc_vs_truth"].items()))
+                print(
+                    "  model AUC vs truth "
+                    + "  ".join(f"{v} {x:.3f}" for v, x in r["model_auc_vs_truth"].items())
+                )
                 print_agreement("model vs weak mask", r["agreement"])
                 b = r["border"]
-                print(f"  border: weak {b['weak']:.3f}, " + ", ".join(f"{v} {b[v]:.3f}" for v in VARIANTS))
+                print(
+                    f"  border: weak {b['weak']:.3f}, "
+                    + ", ".join(f"{v} {b[v]:.3f}" for v in VARIANTS)
+                )
     if args.json:
         args.json.write_text(json.dumps(report, indent=1, default=float))
         print(f"numbers -> {args.json}")

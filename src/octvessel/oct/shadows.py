@@ -125,7 +125,9 @@ def _check_spacing(spacing: tuple[float, float]) -> tuple[float, float]:
 def _check_image(image: np.ndarray, name: str) -> np.ndarray:
     arr = np.asarray(image)
     if arr.ndim != 2 or min(arr.shape) < 2:
-        raise UsageError(f"{name}: expected a 2-D en-face array (B-scans, A-scans), got {arr.shape}")
+        raise UsageError(
+            f"{name}: expected a 2-D en-face array (B-scans, A-scans), got {arr.shape}"
+        )
     if not np.isfinite(arr).all():
         raise UsageError(f"{name}: has NaN or infinite values")
     return arr.astype(np.float32)
@@ -162,7 +164,9 @@ def shadow_depth(
         img = ndimage.gaussian_filter(
             img, (cfg.smooth_um / (dy * 1000.0), cfg.smooth_um / (dx * 1000.0)), mode="reflect"
         )
-    closed = ndimage.grey_closing(img, footprint=_footprint(cfg.background_um, (dy, dx)), mode="reflect")
+    closed = ndimage.grey_closing(
+        img, footprint=_footprint(cfg.background_um, (dy, dx)), mode="reflect"
+    )
     return np.maximum(closed - img, 0.0).astype(np.float32)
 
 
@@ -252,11 +256,14 @@ def load_surfaces(path: str | Path) -> dict[str, np.ndarray]:
         with np.load(p, allow_pickle=False) as z:
             out = {k: np.asarray(z[k], dtype=np.float32) for k in z.files if k != "confidence"}
     except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read surfaces ({exc}); expected an .npz of height maps", p) from None
+        raise InputError(
+            f"cannot read surfaces ({exc}); expected an .npz of height maps", p
+        ) from None
     shapes = {v.shape for v in out.values()}
     if not out or len(shapes) != 1 or len(next(iter(shapes))) != 2:
         raise InputError(
-            f"expected 2-D height maps of one shape, got {({k: v.shape for k, v in out.items()})}", p
+            f"expected 2-D height maps of one shape, got { ({k: v.shape for k, v in out.items()}) }",
+            p,
         )
     return out
 
