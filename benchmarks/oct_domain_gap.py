@@ -8,6 +8,8 @@ Three sources, each as the segmentation model sees it (the 8-bit en-face image, 
 - **phantom**: ``make_volume(seed)`` (141 x 640 x 385, 7 x 7 mm, 49.6 x 18.2 um pixels),
   P1-P3 on detected surfaces; vessel mask = the truth, and also the phantom's own shadow
   weak mask (the like-for-like comparison with the real numbers).
+- **choroid** (real and phantom only): the slab 20-150 um under BM, reconstructed like P1-P3;
+  no model sees it, it shows the choroidal pattern the phantom models.
 - **octify**: DRIVE test photographs through ``octify_sample`` with the default
   ``OctifyConfig`` (one image for every variant: octify has no depth); mask = the label.
 
@@ -62,6 +64,8 @@ from octvessel.oct.shadows import shadow_map
 from octvessel.sim.octify import OctifyConfig, octify_sample
 
 VARIANTS = ("P1", "P2", "P3")
+#: An outer slab the model never sees, for the choroidal pattern: 20-150 um under BM.
+CHOROID = "BM+20:BM+150"
 BANDS = ((1.0, 4.0), (4.0, 10.0))
 BORDER_PX = 5
 
@@ -227,6 +231,10 @@ def real_source(work: Path) -> list[dict[str, Any]]:
         img = read_image(recon / names[v])[..., 0].astype(np.float64)
         m = measure(img, sm.mask, sm.spacing, fovea, raw.raw.astype(np.float64))
         out.append({"source": "real", "variant": v, "mask": "weak", "image": img, **m})
+    ch = reconstruct_all(vol, [CHOROID], EnFaceConfig(), boundaries=surfaces)[0]
+    img = ch.to_uint8().astype(np.float64) / 255.0
+    m = measure(img, sm.mask, sm.spacing, fovea, ch.raw.astype(np.float64))
+    out.append({"source": "real", "variant": "choroid", "mask": "weak", "image": img, **m})
     return out
 
 
@@ -237,8 +245,8 @@ def phantom_source(seeds: list[int]) -> list[dict[str, Any]]:
         det = detect_boundaries(ph.volume)
         weak = shadow_map(ph.volume, det).mask
         spacing = (ph.volume.spacing[0], ph.volume.spacing[2])
-        imgs = reconstruct_all(ph.volume, VARIANTS, EnFaceConfig(), boundaries=det)
-        for v, e in zip(VARIANTS, imgs, strict=True):
+        imgs = reconstruct_all(ph.volume, [*VARIANTS, CHOROID], EnFaceConfig(), boundaries=det)
+        for v, e in zip([*VARIANTS, "choroid"], imgs, strict=True):
             img = e.to_uint8().astype(np.float64) / 255.0
             m = measure(img, ph.vessels, spacing, ph.fovea, e.raw.astype(np.float64))
             m["contrast_weak"] = contrast(img, weak, spacing)
@@ -368,7 +376,8 @@ def figures(results: list[dict[str, Any]], path: Path) -> None:
         return rs[k] if len(rs) > k else None
 
     shown = [pick("real", "P1"), pick("real", "P3"), pick("phantom", "P1"), pick("phantom", "P3"),
-             pick("octify", "all", 0), pick("octify", "all", 3)]  # fmt: skip
+             pick("octify", "all", 0), pick("octify", "all", 3),
+             pick("real", "choroid"), pick("phantom", "choroid")]  # fmt: skip
     titles = [
         "real P1",
         "real P3",
@@ -376,8 +385,10 @@ def figures(results: list[dict[str, Any]], path: Path) -> None:
         "phantom P3 (seed %s)",
         "octified DRIVE %s",
         "octified DRIVE %s",
+        f"real, choroid slab {CHOROID} (not a model input)",
+        f"phantom (seed %s), choroid slab {CHOROID}",
     ]
-    fig, axes = plt.subplots(3, 2, figsize=(12, 11))
+    fig, axes = plt.subplots(4, 2, figsize=(12, 14.5))
     for ax, r, t in zip(axes.ravel(), shown, titles, strict=True):
         if r is None:
             ax.axis("off")
@@ -396,7 +407,7 @@ def figures(results: list[dict[str, Any]], path: Path) -> None:
     stats = path.with_name(path.stem + "-stats.png")
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     colours = {"real": "k", "phantom": "tab:blue", "octify": "tab:orange"}
-    styles = {"P1": "-", "P2": "--", "P3": ":", "all": "-"}
+    styles = {"P1": "-", "P2": "--", "P3": ":", "all": "-", "choroid": "-."}
     seen = set()
     for r in results:
         key = (r["source"], r["variant"])
