@@ -73,6 +73,67 @@ def find_prediction(pred_dir: Path, names: list[str]) -> Path | None:
     return None
 
 
+def prediction_names(ref: SampleRef) -> list[str]:
+    """The names a prediction of ``ref`` may have, best first: with the variant
+    (``NAME_fundus_P2``, what ``octvessel predict`` writes), the image's stem, the name."""
+    names = [stem(ref.image_path), ref.name]
+    variant = ref.meta.get("variant")
+    if variant:
+        names.insert(0, f"{ref.name}_fundus_{variant}")
+    return list(dict.fromkeys(names))
+
+
+def _output_name(path: Path) -> str:
+    """``NAME`` of a map ``NAME_prob.tif`` / ``NAME_prob.png`` / ``NAME.png`` ..."""
+    for pattern in PREDICTION_PATTERNS:
+        suffix = pattern.format("")
+        if path.name.endswith(suffix):
+            return path.name[: -len(suffix)]
+    return stem(path)
+
+
+def check_recorded(pred_dir: Path, refs: list[SampleRef], variant: str | None) -> None:
+    """Refuse maps whose ``prediction.json`` record says they are not what is scored.
+
+    A map recorded with another variant than the images it is scored against, or maps
+    made by more than one model (or weights, or settings), raise :class:`InputError`
+    naming the files. Maps without a record (made elsewhere) are not checked.
+    """
+    images = (_manifest_of(pred_dir).get("made_by") or {}).get("images")
+    if not isinstance(images, dict):
+        return
+    wrong: list[str] = []
+    makers: dict[str, list[str]] = {}
+    for ref in refs:
+        path = find_prediction(pred_dir, prediction_names(ref))
+        record = images.get(_output_name(path)) if path is not None else None
+        if not isinstance(record, dict):
+            continue
+        want = ref.meta.get("variant") or (variant if ref.format == "cavri" else None)
+        got = record.get("variant")
+        if want and got and str(got).upper() != str(want).upper():
+            wrong.append(f"{path.name} ({got})")  # type: ignore[union-attr]
+        maker = f"{record.get('model')} {str(record.get('weights_sha256'))[:12]}"
+        makers.setdefault(maker, []).append(path.name)  # type: ignore[union-attr]
+    if wrong:
+        shown = ", ".join(wrong[:5]) + (f" and {len(wrong) - 5} more" if len(wrong) > 5 else "")
+        raise InputError(
+            f"{len(wrong)} map(s) were predicted from another variant than the {variant} images "
+            f"scored: {shown}; pass --variant to match, or predict the {variant} images",
+            pred_dir,
+        )
+    if len(makers) > 1:
+        parts = [
+            f"{m.split()[0]} ({len(files)}: {', '.join(files[:3])}{' ...' if len(files) > 3 else ''})"
+            for m, files in makers.items()
+        ]
+        raise InputError(
+            f"holds maps of {len(makers)} models: {'; '.join(parts)}; predict them again with "
+            "one model (predict --overwrite) before scoring",
+            pred_dir,
+        )
+
+
 def read_probability(path: str | Path) -> np.ndarray:
     """A probability map file as float32 H x W in [0, 1] (8/16-bit PNG, float TIFF ...)."""
     img = read_image(path)
@@ -105,12 +166,14 @@ def _iter_probabilities(
     for ref in refs:
         sample = ref.load()
         if predictions is not None:
-            path = find_prediction(predictions, [ref.name, stem(ref.image_path)])
+            names = prediction_names(ref)
+            path = find_prediction(predictions, names)
             if path is None:
-                tried = ", ".join(p.format(ref.name) for p in PREDICTION_PATTERNS[:3])
+                tried = ", ".join(p.format(names[0]) for p in PREDICTION_PATTERNS[:3])
+                others = " or ".join(repr(n) for n in names[1:])
                 raise InputError(
-                    f"no prediction for image {ref.name} ({ref.image_path.name}); expected {tried} "
-                    f"(or the same with {stem(ref.image_path)!r})",
+                    f"no prediction for image {ref.name} ({ref.image_path.name}); expected {tried}"
+                    + (f" (or the same with {others})" if others else ""),
                     predictions,
                 )
             yield sample, read_probability(path), path
@@ -200,6 +263,8 @@ def evaluate_dataset(
     )
     if names is not None:
         refs = _select_names(refs, names, dataset)
+    if pred_dir is not None:
+        check_recorded(pred_dir, refs, variant)
     save_dir = (
         out / layout.PREDICTIONS_DIR
         if (save_predictions and out is not None and predictor is not None)
@@ -382,10 +447,12 @@ __all__ = [
     "JACCARD_NOTE",
     "OUTPUT_FILES",
     "PREDICTION_PATTERNS",
+    "check_recorded",
     "choose_split",
     "evaluate_dataset",
     "find_prediction",
     "format_report",
     "metrics_csv",
+    "prediction_names",
     "read_probability",
 ]
