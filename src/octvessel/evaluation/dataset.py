@@ -92,34 +92,55 @@ def _output_name(path: Path) -> str:
     return stem(path)
 
 
-def check_recorded(pred_dir: Path, refs: list[SampleRef], variant: str | None) -> None:
+def check_recorded(
+    pred_dir: Path, refs: list[SampleRef], variant: str | None
+) -> dict[str, Any] | None:
     """Refuse maps whose ``prediction.json`` record says they are not what is scored.
 
-    A map recorded with another variant than the images it is scored against, or maps
-    made by more than one model (or weights, or settings), raise :class:`InputError`
-    naming the files. Maps without a record (made elsewhere) are not checked.
+    Raises :class:`InputError` naming the files: a map recorded with another variant than
+    the images it is scored against, maps made by more than one model (weights), or no
+    maps of the variant asked for while the folder records others. Maps without a record
+    (made elsewhere) are not checked. Returns what made the maps (model, weights, settings)
+    when every scored map records the same, else None.
     """
     images = (_manifest_of(pred_dir).get("made_by") or {}).get("images")
     if not isinstance(images, dict):
-        return
+        return None
+    recorded = sorted({str(r.get("variant")) for r in images.values() if isinstance(r, dict)})
+    recorded = [v for v in recorded if v != "None"]
     wrong: list[str] = []
+    missing: list[str] = []
     makers: dict[str, list[str]] = {}
+    facts: dict[str, dict[str, Any]] = {}
     for ref in refs:
         path = find_prediction(pred_dir, prediction_names(ref))
-        record = images.get(_output_name(path)) if path is not None else None
-        if not isinstance(record, dict):
+        if path is None:
+            missing.append(ref.name)
             continue
-        want = ref.meta.get("variant") or (variant if ref.format == "cavri" else None)
+        record = images.get(_output_name(path))
+        want = ref.meta.get("variant")
+        if not isinstance(record, dict):
+            if want and recorded and str(want).upper() not in (v.upper() for v in recorded):
+                wrong.append(f"{path.name} (no {want} prediction recorded)")
+            continue
         got = record.get("variant")
         if want and got and str(got).upper() != str(want).upper():
-            wrong.append(f"{path.name} ({got})")  # type: ignore[union-attr]
+            wrong.append(f"{path.name} ({got})")
         maker = f"{record.get('model')} {str(record.get('weights_sha256'))[:12]}"
-        makers.setdefault(maker, []).append(path.name)  # type: ignore[union-attr]
+        makers.setdefault(maker, []).append(path.name)
+        facts[maker] = {k: v for k, v in record.items() if k in MAKER_KEYS}
+    if missing and variant and recorded and variant.upper() not in (v.upper() for v in recorded):
+        raise InputError(
+            f"no {variant} maps for {len(missing)} image(s) (e.g. {missing[0]}): prediction.json "
+            f"records {', '.join(recorded)} only; predict the {variant} images "
+            f"(predict --variant {variant}) or evaluate --variant {','.join(recorded)}",
+            pred_dir,
+        )
     if wrong:
         shown = ", ".join(wrong[:5]) + (f" and {len(wrong) - 5} more" if len(wrong) > 5 else "")
         raise InputError(
-            f"{len(wrong)} map(s) were predicted from another variant than the {variant} images "
-            f"scored: {shown}; pass --variant to match, or predict the {variant} images",
+            f"{len(wrong)} map(s) are not predictions of the {variant} images scored: {shown}; "
+            f"pass --variant to match, or predict the {variant} images (predict --variant {variant})",
             pred_dir,
         )
     if len(makers) > 1:
@@ -132,6 +153,11 @@ def check_recorded(pred_dir: Path, refs: list[SampleRef], variant: str | None) -
             "one model (predict --overwrite) before scoring",
             pred_dir,
         )
+    return next(iter(facts.values())) if facts else None
+
+
+#: what a map's record says about its maker (kept in metrics.json's source)
+MAKER_KEYS = ("model", "architecture", "weights_sha256", "preprocessing", "inference", "threshold")
 
 
 def read_probability(path: str | Path) -> np.ndarray:
@@ -263,8 +289,7 @@ def evaluate_dataset(
     )
     if names is not None:
         refs = _select_names(refs, names, dataset)
-    if pred_dir is not None:
-        check_recorded(pred_dir, refs, variant)
+    maker = check_recorded(pred_dir, refs, variant) if pred_dir is not None else None
     save_dir = (
         out / layout.PREDICTIONS_DIR
         if (save_predictions and out is not None and predictor is not None)
@@ -301,10 +326,15 @@ def evaluate_dataset(
     result["f1_optimal"] = pooled_curves.f1_optimal() if pooled_curves is not None else None
     resampled = acc.resampled
     source = (
-        {"predictions": str(pred_dir), **_manifest_of(pred_dir)}
+        {
+            "predictions": str(pred_dir),
+            **{k: _maker_of(v) for k, v in _manifest_of(pred_dir).items()},
+        }
         if pred_dir is not None
         else {"model": getattr(predictor, "model_ref", None) or "in-memory model"}
     )
+    if maker is not None:  # what made the maps scored (the folder may hold others too)
+        source["made_by"] = maker
     if predictor is not None:
         source["inference"] = predictor.config.to_dict()
     notes = [
@@ -435,6 +465,11 @@ def _manifest_of(pred_dir: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return {"made_by": manifest} if isinstance(manifest, dict) else {}
+
+
+def _maker_of(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The folder-level facts of a manifest (without its per-image records)."""
+    return {k: v for k, v in manifest.items() if k != "images"}
 
 
 def _source_text(source: dict[str, Any]) -> str:
