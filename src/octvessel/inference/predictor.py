@@ -149,10 +149,15 @@ class Predictor:
     ) -> Predictor:
         """Load MODEL (a shipped name, a run or bundle folder, or a ``.safetensors`` file)."""
         from octvessel.models import load_model
-        from octvessel.models.pretrained import resolve_weights, sha256_of
+        from octvessel.models.pretrained import (
+            check_preprocessing_channels,
+            resolve_weights,
+            sha256_of,
+        )
 
         model, bundle = load_model(model_ref)
         weights = resolve_weights(model_ref)
+        check_preprocessing_channels(model, bundle, weights)  # before any output is written
         sha = bundle.sha256.get(weights.name) or sha256_of(weights)
         return cls(
             model,

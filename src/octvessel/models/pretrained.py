@@ -222,26 +222,15 @@ def check_fit(model: torch.nn.Module, header: dict[str, tuple[int, ...]], path: 
         )
 
 
-def check_channels(
-    model: torch.nn.Module, header: dict[str, tuple[int, ...]], config: BundleConfig, path: Path
-) -> None:
-    """Input channels: ``config.json``'s network, its preprocessing and the weights agree.
+def check_channels(model: torch.nn.Module, header: dict[str, tuple[int, ...]], path: Path) -> None:
+    """The weights' first layer takes the ``model_config.in_channels`` of ``config.json``.
 
-    Raises :class:`InputError` naming the weights file: the preprocessing makes another
-    number of channels than the network takes (``color`` rgb = 3, gray/green = 1), or the
-    weights' first layer takes another number than ``model_config.in_channels``.
+    Raises :class:`InputError` naming the weights file (a clearer line than
+    :func:`check_fit`'s shape list for the commonest mix-up).
     """
     wanted = getattr(getattr(model, "config", None), "in_channels", None)
     if not isinstance(wanted, int):
         return
-    made = config.preprocessing.channels
-    if made != wanted:
-        raise InputError(
-            f"{CONFIG_NAME} does not fit itself: its preprocessing (color "
-            f"{config.preprocessing.color!r}) makes {made} channel(s), its model_config "
-            f"in_channels={wanted}; fix one of them in {path.parent / CONFIG_NAME}",
-            path,
-        )
     first = next(
         (
             (k, tuple(v.shape))
@@ -258,6 +247,23 @@ def check_channels(
                 f"channel(s) ({first[0]} {shape}); they are not this config's weights",
                 path,
             )
+
+
+def check_preprocessing_channels(model: torch.nn.Module, config: BundleConfig, path: Path) -> None:
+    """The preprocessing of ``config.json`` makes the channels its network takes.
+
+    Checked before a bundle predicts (``color`` rgb = 3 channels, gray/green = 1); raises
+    :class:`InputError` naming the weights file.
+    """
+    wanted = getattr(getattr(model, "config", None), "in_channels", None)
+    made = config.preprocessing.channels
+    if isinstance(wanted, int) and made != wanted:
+        raise InputError(
+            f"{CONFIG_NAME} does not fit itself: its preprocessing (color "
+            f"{config.preprocessing.color!r}) makes {made} channel(s), its model_config "
+            f"in_channels={wanted}; fix one of them in {path.parent / CONFIG_NAME}",
+            path,
+        )
 
 
 def verify_sha256(path: str | Path, expected: str) -> None:
@@ -407,7 +413,7 @@ def load_model(
     # validate the config and the weights' header against the network before allocating it
     skeleton = config.build(config_path, device="meta")
     header = read_header(weights)
-    check_channels(skeleton, header, config, weights)
+    check_channels(skeleton, header, weights)
     check_fit(skeleton, header, weights)
     model = config.build(config_path)
     load_weights(model, weights, expected)
@@ -509,6 +515,7 @@ __all__ = [
     "OctvesselError",
     "check_channels",
     "check_fit",
+    "check_preprocessing_channels",
     "convert_checkpoint",
     "from_pretrained",
     "list_shipped",
