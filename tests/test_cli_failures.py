@@ -8,7 +8,6 @@ variants removes the earlier ones of that volume.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -82,4 +81,6 @@ def test_reconstruct_overwrite_with_fewer_variants_removes_the_stale_ones(tmp_pa
         "phantom_000_enface.json",
         "phantom_000_fundus_P1.bmp",
     ]
-    assert np.isfinite(json.loads((rec / "phantom_000_enface.json").read_text())["spacing_mm"]).all()
+    assert np.isfinite(
+        json.loads((rec / "phantom_000_enface.json").read_text())["spacing_mm"]
+    ).all()

@@ -116,7 +116,9 @@ def test_a_cavri_dataset_gives_every_variant_not_one(phantom, bundle, tmp_path, 
     assert [n.split("_fundus_")[1] for n in prob_names(out)] == ["P2_prob.png", "P3_prob.png"] * 2
 
 
-def test_evaluate_refuses_maps_that_are_not_the_variant_it_scores(phantom, bundle, tmp_path, capsys):
+def test_evaluate_refuses_maps_that_are_not_the_variant_it_scores(
+    phantom, bundle, tmp_path, capsys
+):
     pred = tmp_path / "pred"
     assert predict("-i", str(phantom), "-o", str(pred), "-m", str(bundle), "--variant", "P1") == 0
     capsys.readouterr()

@@ -20,7 +20,6 @@ import sys
 import threading
 import traceback
 from collections.abc import Iterator, Sequence
-
 from pathlib import Path
 
 from octvessel import __version__, atomic

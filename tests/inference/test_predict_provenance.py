@@ -49,7 +49,9 @@ def write_images(folder: Path, n: int) -> list[str]:
 
 
 def predict(src: Path, out: Path, model: Path, *extra: str) -> int:
-    return main(["predict", "-i", str(src), "-o", str(out), "-m", str(model), "--no-progress", *extra])
+    return main(
+        ["predict", "-i", str(src), "-o", str(out), "-m", str(model), "--no-progress", *extra]
+    )
 
 
 def makers(out: Path) -> dict[str, str]:
@@ -110,7 +112,9 @@ def test_predicting_a_folder_into_itself_skips_its_own_outputs(tmp_path, models,
     assert predict(tmp_path / "d", tmp_path / "d", a) == 0
     assert "2 predicted" in capsys.readouterr().out
     assert predict(tmp_path / "d", tmp_path / "d", a) == 0
-    assert "0 predicted, 2 skipped (outputs exist), 0 failed, of 2 images" in capsys.readouterr().out
+    assert (
+        "0 predicted, 2 skipped (outputs exist), 0 failed, of 2 images" in capsys.readouterr().out
+    )
 
 
 def test_a_run_whose_every_image_fails_leaves_no_folder_and_no_manifest(tmp_path, models, capsys):

@@ -227,7 +227,11 @@ def _unique(items: list[InputImage], where: Path) -> list[InputImage]:
 
 
 def _spacing(value: object) -> tuple[float, float] | None:
-    if isinstance(value, list) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value):
+    if (
+        isinstance(value, list)
+        and len(value) == 2
+        and all(isinstance(v, (int, float)) for v in value)
+    ):
         return (float(value[0]), float(value[1]))
     return None
 

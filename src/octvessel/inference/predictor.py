@@ -34,7 +34,6 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from octvessel import atomic
 from octvessel.data.inputs import InputImage, list_inputs
 from octvessel.data.io import read_image
 from octvessel.data.layouts import stem
@@ -262,11 +261,13 @@ class Predictor:
         threshold: float = 0.5,
         overwrite: bool = False,
         split: str | None = None,
+        variants: list[str] | None = None,
         progress: bool = True,
         rank: int | None = None,
         world_size: int | None = None,
     ) -> PredictSummary:
-        """Predict every image of ``source`` (see :func:`list_inputs`) into ``out_dir``.
+        """Predict every image of ``source`` (see :func:`list_inputs`; ``split`` and
+        ``variants`` narrow it) into ``out_dir``.
 
         Streams one image at a time; images whose four outputs all exist are skipped
         (their missing outputs are written when only some exist) unless ``overwrite``.
@@ -275,7 +276,10 @@ class Predictor:
         exits with status 2).
         """
         _check_threshold(threshold)
-        items = source if isinstance(source, list) else list_inputs(source, split=split)
+        if isinstance(source, list):
+            items = source
+        else:
+            items = list_inputs(source, split=split, variants=variants)
         if rank is None or world_size is None:
             rank, world_size = dist_rank()
         out_dir = Path(out_dir)
@@ -315,7 +319,13 @@ class Predictor:
                     continue
                 prob = self.predict_array(image)
                 self.write_outputs(
-                    out_dir, item.name, image, prob, threshold=threshold, overwrite=True, kinds=kinds
+                    out_dir,
+                    item.name,
+                    image,
+                    prob,
+                    threshold=threshold,
+                    overwrite=True,
+                    kinds=kinds,
                 )
                 writer.add(item.name, records[item.name])
                 summary.predicted.append(item.name)

@@ -225,7 +225,8 @@ def _variants_report(d: Path, page: Page, config: ReportConfig) -> None:
     )
     page.h(2, "Variants side by side (pooled pixels)")
     page.table(
-        ["variant", *METRICS], metric_rows([(v, e.get("pooled") or {}) for v, e in variants.items()])
+        ["variant", *METRICS],
+        metric_rows([(v, e.get("pooled") or {}) for v, e in variants.items()]),
     )
     page.table(
         ["variant (mean over images)", *METRICS],
