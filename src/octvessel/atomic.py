@@ -6,6 +6,10 @@ the folder after, so even a power cut cannot leave a half-written file under the
 name. Existing files are refused unless ``overwrite`` is set. Errors of the file system
 (full disk, no permission, a file where a folder should be) become :class:`InputError`
 naming the path.
+
+Folders made here are remembered (:func:`created_folders`); when a command fails,
+:func:`remove_empty_created` takes back the ones that are still empty, so a failed
+command leaves no empty output folder behind (``octvessel.cli`` calls it).
 """
 
 from __future__ import annotations
@@ -21,6 +25,44 @@ from typing import Any
 
 from octvessel.errors import InputError
 
+#: folders this process created (outermost first), for :func:`remove_empty_created`
+_CREATED: list[Path] = []
+
+
+def _make_dirs(folder: Path) -> None:
+    """``folder.mkdir(parents=True, exist_ok=True)``, remembering the folders it made."""
+    new = [p for p in (folder, *folder.parents) if not p.exists()]
+    folder.mkdir(parents=True, exist_ok=True)
+    _CREATED.extend(p for p in reversed(new) if p not in _CREATED)
+
+
+def created_folders() -> list[Path]:
+    """The folders made by this module's functions since the last :func:`forget_created`."""
+    return list(_CREATED)
+
+
+def forget_created() -> None:
+    """Start a new command: folders made so far are no longer taken back on failure."""
+    _CREATED.clear()
+
+
+def remove_empty_created() -> list[Path]:
+    """Remove the folders made here that are (still) empty, innermost first; return them.
+
+    Called when a command fails: a folder it created and never wrote into is taken back.
+    Folders that hold anything, or that existed before, are left alone.
+    """
+    removed = []
+    for folder in sorted(_CREATED, key=lambda p: len(p.parts), reverse=True):
+        try:
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+                removed.append(folder)
+        except OSError:
+            continue
+    _CREATED.clear()
+    return removed
+
 
 def check_output_dir(folder: str | Path) -> Path:
     """Make sure ``folder`` is (or can be made) a folder we may write in; create it.
@@ -35,7 +77,7 @@ def check_output_dir(folder: str | Path) -> Path:
                 raise InputError("is a file, not a folder; expected an output folder here", parent)
             break
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        _make_dirs(folder)
         fd, probe = tempfile.mkstemp(prefix=".octvessel-write-test.", dir=folder)
     except OSError as exc:
         raise InputError(f"cannot write in this folder: {exc.strerror or exc}", folder) from exc
@@ -55,7 +97,7 @@ def check_writable(path: str | Path, overwrite: bool = False) -> Path:
                 raise InputError("is a file, not a folder; expected an output folder here", parent)
             break
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _make_dirs(path.parent)
     except OSError as exc:
         raise InputError(
             f"cannot create the output folder: {exc.strerror or exc}", path.parent

@@ -4,6 +4,9 @@ Each verb lives in :mod:`octvessel.commands` (one module per verb). Exit codes: 
 success, 2 bad usage or bad input (one line naming the file and the problem; ``--debug``
 shows the traceback), 1 internal error, 130 interrupted (Ctrl-C), 143 terminated
 (SIGTERM; both leave no half-written file: temporary files are removed on the way out).
+A command that fails (any exit status but 0) leaves no empty output folder: the folders
+it created and never wrote into are removed (:func:`octvessel.atomic.remove_empty_created`,
+plus the ``-o`` folder when it did not exist before).
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ import sys
 import threading
 import traceback
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
-from octvessel import __version__
+from octvessel import __version__, atomic
 from octvessel.commands import VERBS
 from octvessel.errors import OctvesselError, Terminated
 
@@ -74,9 +78,41 @@ def _sigterm_raises() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+#: argument names that hold a verb's output folder
+OUTPUT_ARGS = ("output", "out", "output_dir")
+
+
+def _new_output_folders(args: argparse.Namespace) -> list[Path]:
+    """The output folders named on the command line that do not exist yet."""
+    paths = [getattr(args, k, None) for k in OUTPUT_ARGS]
+    return [Path(p) for p in paths if isinstance(p, str) and p and not Path(p).exists()]
+
+
+def _take_back_empty(new_outputs: list[Path]) -> None:
+    """After a failure: remove the folders the command made and left empty."""
+    atomic.remove_empty_created()
+    for folder in new_outputs:
+        with contextlib.suppress(OSError):
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     _tolerant_streams()
     args = build_parser().parse_args(argv)
+    atomic.forget_created()
+    new_outputs = _new_output_folders(args)
+    code = 1
+    try:
+        code = _run(args)
+        return code
+    finally:
+        if code != 0:
+            _take_back_empty(new_outputs)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run the verb; errors become one line and an exit status."""
     try:
         with _sigterm_raises():
             return int(args.handler(args) or 0)

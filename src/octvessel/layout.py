@@ -12,8 +12,10 @@ what wrote a folder::
     PRED_DIR/                octvessel predict
       prediction.json        what made the predictions (PREDICTION_MANIFEST)
       NAME_prob.png, NAME_prob.tif, NAME_mask.png, NAME_overlay.png   (PREDICTION_OUTPUTS)
+      (NAME keeps a reconstruction's variant: NAME_fundus_P2_prob.png)
     EVAL_DIR/                octvessel evaluate
       metrics.json, metrics.csv, roc.png, pr.png, predictions/
+      (several variants: variants.json and P1/, P2/, P3/, each an EVAL_DIR)
     CV_DIR/                  octvessel cv
       cv.json, splits.json, cv_metrics.json/.csv, comparison.json/.csv
       ARM/fold_I/run/        a RUN_DIR (fold_run_dir)
@@ -58,6 +60,8 @@ ROC_FIGURE = "roc.png"
 PR_FIGURE = "pr.png"
 PREDICTIONS_DIR = "predictions"
 EVALUATION_FILES = (METRICS_JSON, METRICS_CSV, ROC_FIGURE, PR_FIGURE)
+#: an evaluation of several variants: their numbers side by side, one folder per variant
+EVALUATION_VARIANTS = "variants.json"
 
 # ---------------------------------------------------------------------------- cv folders
 CV_CONFIG = "cv.json"

@@ -282,3 +282,7 @@ def test_torchrun_shards_the_images_without_duplicates_or_gaps(tmp_path, bundle)
     assert sorted(counts) == [2, 3]  # 5 images: ranks took 3 and 2, none twice
     written = sorted(p.name for p in (tmp_path / "out").glob("*_prob.tif"))
     assert written == [f"img{i}_prob.tif" for i in range(5)]
+    # both processes' records end up in the one prediction.json (merged under a lock)
+    records = json.loads((tmp_path / "out" / MANIFEST).read_text())["images"]
+    assert sorted(records) == [f"img{i}" for i in range(5)]
+    assert "overwrite_pending" not in json.loads((tmp_path / "out" / MANIFEST).read_text())

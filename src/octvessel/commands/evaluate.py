@@ -36,7 +36,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--observer", type=int, choices=(1, 2), default=1, help="whose labels (default 1)"
     )
     p.add_argument(
-        "--variant", default="P1", help="CAVRI-C reconstruction variant P1/P2/P3 (default P1)"
+        "--variant",
+        help="CAVRI-C reconstruction variants, comma-separated (default: every variant "
+        "present; several go to OUTPUT/P1, OUTPUT/P2 ... and OUTPUT/variants.json)",
     )
     p.add_argument("--format", default="auto", help="dataset layout (default: detect)")
     p.add_argument(
@@ -59,7 +61,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from octvessel.evaluation import evaluate_dataset, format_report
+    from octvessel.evaluation import evaluate_variants, format_report, format_variants
 
     predictor = None
     if args.model is not None:
@@ -68,21 +70,28 @@ def run(args: argparse.Namespace) -> int:
         predictor = Predictor.from_pretrained(
             args.model, config=inference_config(args), device=args.device
         )
-    result = evaluate_dataset(
+    results = evaluate_variants(
         args.dataset,
         args.output,
+        variants=args.variant.split(",") if args.variant is not None else None,
         predictions=args.predictions,
         predictor=predictor,
         split=args.split,
         format=args.format,
         observer=args.observer,
-        variant=args.variant,
         threshold=args.threshold,
         allow_resample=not args.no_resample,
         save_predictions=args.save_predictions,
         overwrite=args.overwrite,
         progress=not args.no_progress and sys.stderr.isatty(),
     )
-    print(format_report(result))
-    print(f"wrote metrics.json, metrics.csv, roc.png, pr.png -> {args.output}")
+    for variant, result in results.items():
+        if len(results) > 1:
+            print(f"--- variant {variant}")
+        print(format_report(result))
+    if len(results) > 1:
+        print(f"--- variants side by side (pooled)\n{format_variants(results)}")
+        print(f"wrote {', '.join(results)}/metrics.json ... and variants.json -> {args.output}")
+    else:
+        print(f"wrote metrics.json, metrics.csv, roc.png, pr.png -> {args.output}")
     return 0

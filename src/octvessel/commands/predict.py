@@ -15,8 +15,13 @@ HELP = "vessel maps for images, no labels needed"
 
 EPILOG = """\
 Per image NAME: NAME_prob.png (16-bit), NAME_prob.tif (float32), NAME_mask.png (at
---threshold) and NAME_overlay.png. Outputs that exist are kept (an interrupted run
-continues) unless --overwrite. Under `torchrun --nproc_per_node=N -m octvessel predict ...`
+--threshold) and NAME_overlay.png; prediction.json records per image its source,
+variant, pixel size, model (weights sha256) and settings. A reconstruction folder
+(octvessel reconstruct) or a CAVRI-C dataset gives every variant of every volume, named
+NAME_fundus_P1, NAME_fundus_P2 ... (--variant picks some). Outputs that exist are kept
+(an interrupted run continues) unless --overwrite; outputs of another model or other
+settings are refused unless --overwrite, and a rerun of an interrupted --overwrite run
+finishes it. Under `torchrun --nproc_per_node=N -m octvessel predict ...`
 the processes share the images out by rank.
 """
 
@@ -35,6 +40,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="shipped model name, run folder, or .safetensors with config.json beside it",
     )
     p.add_argument("--split", help="only this split of a dataset folder (e.g. test)")
+    p.add_argument(
+        "--variant",
+        help="comma-separated variants of reconstructions, e.g. P3 or P1,P2 "
+        "(default: every variant present)",
+    )
     p.add_argument("--threshold", type=float, default=0.5, help="mask threshold (default 0.5)")
     add_inference_arguments(p)
     p.add_argument("--overwrite", action="store_true", help="redo outputs that exist")
@@ -47,13 +57,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from octvessel.atomic import check_output_dir
-    from octvessel.data.inputs import list_inputs
+    from octvessel.data.inputs import list_inputs, variants_of
     from octvessel.inference import Predictor
 
     config = inference_config(args)
-    items = list_inputs(args.input, split=args.split)
-    check_output_dir(args.output)
+    variants = args.variant.split(",") if args.variant is not None else None
+    items = list_inputs(args.input, split=args.split, variants=variants)
+    present = variants_of(items)
+    if present:
+        how = "asked for" if variants is not None else "all present; --variant picks some"
+        print(f"variants: {', '.join(present)} ({how})")
     predictor = Predictor.from_pretrained(args.model, config=config, device=args.device)
+    check_output_dir(args.output)
     summary = predictor.predict_folder(
         items,
         args.output,

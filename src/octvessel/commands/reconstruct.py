@@ -65,7 +65,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ascans", type=int, help="raw .OCT: A-scans per B-scan (default 385)")
     p.add_argument("--depth", type=int, help="raw .OCT: samples per A-scan (default 640)")
     p.add_argument("--bscans", type=int, help="raw .OCT: B-scans (default: from the file size)")
-    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace existing outputs (files of an earlier run of a volume that this run "
+        "does not write, e.g. other variants, are removed)",
+    )
 
 
 def _floats(text: str | None, n: int, option: str) -> tuple[float, ...] | None:

@@ -17,6 +17,7 @@ from octvessel.evaluation.dataset import (
     read_probability,
 )
 from octvessel.evaluation.results import EvaluationResult
+from octvessel.evaluation.variants import evaluate_variants, format_variants
 
 __all__ = [
     "EvaluationResult",
@@ -26,8 +27,10 @@ __all__ = [
     "PixelAccumulator",
     "choose_split",
     "evaluate_dataset",
+    "evaluate_variants",
     "find_prediction",
     "format_report",
+    "format_variants",
     "metrics_csv",
     "read_probability",
 ]

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -34,9 +33,17 @@ from tqdm.auto import tqdm
 from octvessel import atomic, layout
 from octvessel.data import read_image
 from octvessel.data.datasets import index_dataset
-from octvessel.data.layouts import SampleRef, stem
+from octvessel.data.layouts import SampleRef
 from octvessel.errors import InputError, UsageError
 from octvessel.evaluation.accumulator import PixelAccumulator
+from octvessel.evaluation.matching import (
+    PREDICTION_PATTERNS,
+    _maker_of,
+    _manifest_of,
+    check_recorded,
+    find_prediction,
+    prediction_names,
+)
 from octvessel.metrics import (
     METRICS,
     curves,
@@ -44,15 +51,6 @@ from octvessel.metrics import (
     json_safe,
 )
 
-#: file names tried, in order, for image NAME in a predictions folder
-PREDICTION_PATTERNS = (
-    "{}_prob.tif",
-    "{}_prob.tiff",
-    "{}_prob.png",
-    "{}.tif",
-    "{}.tiff",
-    "{}.png",
-)
 OUTPUT_FILES = layout.EVALUATION_FILES
 
 JACCARD_NOTE = (
@@ -61,16 +59,6 @@ JACCARD_NOTE = (
     "in fact pixel accuracy; octvessel reports accuracy as 'accuracy' and the real Jaccard "
     "index as 'iou' = TP / (TP + FP + FN)."
 )
-
-
-def find_prediction(pred_dir: Path, names: list[str]) -> Path | None:
-    """The probability map of an image in ``pred_dir``, trying each of ``names``."""
-    for name in names:
-        for pattern in PREDICTION_PATTERNS:
-            p = pred_dir / pattern.format(name)
-            if p.is_file():
-                return p
-    return None
 
 
 def read_probability(path: str | Path) -> np.ndarray:
@@ -105,12 +93,14 @@ def _iter_probabilities(
     for ref in refs:
         sample = ref.load()
         if predictions is not None:
-            path = find_prediction(predictions, [ref.name, stem(ref.image_path)])
+            names = prediction_names(ref)
+            path = find_prediction(predictions, names)
             if path is None:
-                tried = ", ".join(p.format(ref.name) for p in PREDICTION_PATTERNS[:3])
+                tried = ", ".join(p.format(names[0]) for p in PREDICTION_PATTERNS[:3])
+                others = " or ".join(repr(n) for n in names[1:])
                 raise InputError(
-                    f"no prediction for image {ref.name} ({ref.image_path.name}); expected {tried} "
-                    f"(or the same with {stem(ref.image_path)!r})",
+                    f"no prediction for image {ref.name} ({ref.image_path.name}); expected {tried}"
+                    + (f" (or the same with {others})" if others else ""),
                     predictions,
                 )
             yield sample, read_probability(path), path
@@ -200,6 +190,7 @@ def evaluate_dataset(
     )
     if names is not None:
         refs = _select_names(refs, names, dataset)
+    maker = check_recorded(pred_dir, refs, variant) if pred_dir is not None else None
     save_dir = (
         out / layout.PREDICTIONS_DIR
         if (save_predictions and out is not None and predictor is not None)
@@ -236,10 +227,15 @@ def evaluate_dataset(
     result["f1_optimal"] = pooled_curves.f1_optimal() if pooled_curves is not None else None
     resampled = acc.resampled
     source = (
-        {"predictions": str(pred_dir), **_manifest_of(pred_dir)}
+        {
+            "predictions": str(pred_dir),
+            **{k: _maker_of(v) for k, v in _manifest_of(pred_dir).items()},
+        }
         if pred_dir is not None
         else {"model": getattr(predictor, "model_ref", None) or "in-memory model"}
     )
+    if maker is not None:  # what made the maps scored (the folder may hold others too)
+        source["made_by"] = maker
     if predictor is not None:
         source["inference"] = predictor.config.to_dict()
     notes = [
@@ -362,16 +358,6 @@ def format_report(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _manifest_of(pred_dir: Path) -> dict[str, Any]:
-    """What ``octvessel predict`` recorded about a predictions folder (model, settings)."""
-    path = pred_dir / layout.PREDICTION_MANIFEST
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return {"made_by": manifest} if isinstance(manifest, dict) else {}
-
-
 def _source_text(source: dict[str, Any]) -> str:
     if "predictions" in source:
         return f"predictions {source['predictions']}"
@@ -382,10 +368,12 @@ __all__ = [
     "JACCARD_NOTE",
     "OUTPUT_FILES",
     "PREDICTION_PATTERNS",
+    "check_recorded",
     "choose_split",
     "evaluate_dataset",
     "find_prediction",
     "format_report",
     "metrics_csv",
+    "prediction_names",
     "read_probability",
 ]

@@ -13,7 +13,9 @@ Per image ``NAME`` the output folder gets
 
 ``predict_folder`` reads one image at a time (bounded memory), keeps the outputs that exist
 already (so an interrupted run continues where it stopped; ``overwrite=True`` redoes
-them), and under ``torchrun --nproc_per_node=N`` each process takes every N-th image
+them; outputs another model or other settings made are refused unless ``overwrite``),
+records per output image what made it in ``prediction.json`` (:meth:`Predictor.image_record`),
+and under ``torchrun --nproc_per_node=N`` each process takes every N-th image
 (by rank, from the ``RANK``/``WORLD_SIZE`` environment variables; no process group is
 needed), so the processes together write every output exactly once. Every file is
 written atomically.
@@ -32,7 +34,6 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from octvessel import atomic
 from octvessel.data.inputs import InputImage, list_inputs
 from octvessel.data.io import read_image
 from octvessel.data.layouts import stem
@@ -42,8 +43,9 @@ from octvessel.inference.engine import network_grid, predict_image, windows_for
 from octvessel.inference.outputs import (
     MANIFEST,
     OUTPUTS,
-    check_manifest,
+    ManifestWriter,
     output_paths,
+    plan_outputs,
     shard,
     write_outputs,
 )
@@ -62,6 +64,8 @@ class PredictSummary:
     world_size: int = 1
     predicted: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)
+    resumed: bool = False
     failed: list[tuple[Path, str]] = field(default_factory=list)
     methods: Counter = field(default_factory=Counter)
     seconds: float = 0.0
@@ -75,6 +79,13 @@ class PredictSummary:
             f"{who}{len(self.predicted)} predicted, {len(self.skipped)} skipped (outputs exist), "
             f"{len(self.failed)} failed, of {self.n_inputs} images -> {self.out_dir}"
         ]
+        if self.resumed:
+            lines.append(f"{who}continued an interrupted --overwrite run with the same settings")
+        if self.replaced:
+            lines.append(
+                f"{who}{len(self.replaced)} replaced outputs made with another model or "
+                f"settings ({', '.join(self.replaced[:3])}{' ...' if len(self.replaced) > 3 else ''})"
+            )
         if self.predicted:
             methods = ", ".join(f"{m} x{n}" for m, n in sorted(self.methods.items()))
             lines.append(
@@ -107,12 +118,16 @@ class Predictor:
         device: str | torch.device | None = None,
         model_ref: str | None = None,
         reuse_memory: bool = True,
+        weights_sha256: str | None = None,
     ) -> None:
         self.config = config or InferenceConfig()
         bundle = getattr(model, "bundle_config", None)
         if preprocessing is None:
             preprocessing = bundle.preprocessing if bundle is not None else Preprocessing()
+        _check_channels(model, preprocessing)
         self.preprocessing = preprocessing
+        #: the sha256 of the weights file loaded (None: an in-memory model)
+        self.weights_sha256 = weights_sha256
         self.device = select_device(device, local_rank=dist_env().local_rank)
         self.model = model.to(self.device).eval()
         if self.config.channels_last:
@@ -133,10 +148,23 @@ class Predictor:
     ) -> Predictor:
         """Load MODEL (a shipped name, a run or bundle folder, or a ``.safetensors`` file)."""
         from octvessel.models import load_model
+        from octvessel.models.pretrained import (
+            check_preprocessing_channels,
+            resolve_weights,
+            sha256_of,
+        )
 
-        model, _ = load_model(model_ref)
+        model, bundle = load_model(model_ref)
+        weights = resolve_weights(model_ref)
+        check_preprocessing_channels(model, bundle, weights)  # before any output is written
+        sha = bundle.sha256.get(weights.name) or sha256_of(weights)
         return cls(
-            model, config=config, device=device, model_ref=str(model_ref), reuse_memory=reuse_memory
+            model,
+            config=config,
+            device=device,
+            model_ref=str(model_ref),
+            reuse_memory=reuse_memory,
+            weights_sha256=sha,
         )
 
     # ---------------------------------------------------------------------- one image
@@ -199,19 +227,31 @@ class Predictor:
     # -------------------------------------------------------------------- many images
 
     def manifest(self, threshold: float) -> dict[str, Any]:
-        """What produced a folder of predictions (written as ``prediction.json``)."""
+        """What produced a folder of predictions (the top of ``prediction.json``)."""
+        sha: Any = self.weights_sha256
+        if sha is None and self.bundle is not None:
+            sha = dict(self.bundle.sha256)
         return {
             "model": self.model_ref,
             "architecture": getattr(self.model, "registry_name", type(self.model).__name__),
-            "weights_sha256": dict(self.bundle.sha256) if self.bundle is not None else None,
+            "weights_sha256": sha,
             "preprocessing": self.preprocessing.to_dict(),
             "inference": self.config.to_dict(),
             "threshold": threshold,
             "outputs": dict(OUTPUTS),
         }
 
-    def _check_manifest(self, out_dir: Path, threshold: float, overwrite: bool) -> None:
-        check_manifest(out_dir, self.manifest(threshold), overwrite)
+    def image_record(self, item: InputImage, facts: dict[str, Any]) -> dict[str, Any]:
+        """What made one output image (``prediction.json`` ``"images"`` entry).
+
+        ``facts``: :meth:`manifest`'s dict. The one place a per-image record is built.
+        """
+        return {
+            "source": str(Path(item.path).resolve()),
+            "variant": item.variant,
+            **pixel_size(item),
+            **{k: facts[k] for k in RECORDED_FACTS},
+        }
 
     def predict_folder(
         self,
@@ -221,11 +261,13 @@ class Predictor:
         threshold: float = 0.5,
         overwrite: bool = False,
         split: str | None = None,
+        variants: list[str] | None = None,
         progress: bool = True,
         rank: int | None = None,
         world_size: int | None = None,
     ) -> PredictSummary:
-        """Predict every image of ``source`` (see :func:`list_inputs`) into ``out_dir``.
+        """Predict every image of ``source`` (see :func:`list_inputs`; ``split`` and
+        ``variants`` narrow it) into ``out_dir``.
 
         Streams one image at a time; images whose four outputs all exist are skipped
         (their missing outputs are written when only some exist) unless ``overwrite``.
@@ -234,17 +276,27 @@ class Predictor:
         exits with status 2).
         """
         _check_threshold(threshold)
-        items = source if isinstance(source, list) else list_inputs(source, split=split)
+        if isinstance(source, list):
+            items = source
+        else:
+            items = list_inputs(source, split=split, variants=variants)
         if rank is None or world_size is None:
             rank, world_size = dist_rank()
         out_dir = Path(out_dir)
         if out_dir.exists() and not out_dir.is_dir():
             raise InputError("output must be a folder; this is a file", out_dir)
-        self._check_manifest(out_dir, threshold, overwrite)
+        facts = self.manifest(threshold)
+        records = {i.name: self.image_record(i, facts) for i in items}
+        plan = plan_outputs(out_dir, records, facts, overwrite)  # refuses before any work
         mine = shard(items, rank, world_size)
-        summary = PredictSummary(out_dir, len(items), rank, world_size)
+        summary = PredictSummary(out_dir, len(items), rank, world_size, resumed=plan.resumed)
+        summary.replaced = [n for n in plan.replaced if n in {i.name for i in mine}]
+        writer = ManifestWriter(
+            out_dir, facts, overwrite=overwrite, rank0=rank == 0, shared=world_size > 1
+        )
         if rank == 0:
-            atomic.write_json(out_dir / MANIFEST, self.manifest(threshold), overwrite=True)
+            for name, record in plan.adopted.items():
+                writer.add(name, record)
         bar = tqdm(
             mine,
             desc=f"predict (rank {rank})" if world_size > 1 else "predict",
@@ -253,26 +305,64 @@ class Predictor:
             file=sys.stderr,
         )
         t0 = time.perf_counter()
-        for item in bar:
-            paths = output_paths(out_dir, item.name)
-            missing = tuple(k for k, p in paths.items() if overwrite or not p.exists())
-            if not missing:
-                summary.skipped.append(item.name)
-                continue
-            try:
-                image = read_image(item.path)
-            except InputError as exc:
-                summary.failed.append((item.path, str(exc).removeprefix(f"{item.path}: ")))
-                continue
-            prob = self.predict_array(image)
-            self.write_outputs(
-                out_dir, item.name, image, prob, threshold=threshold, overwrite=True, kinds=missing
-            )
-            summary.predicted.append(item.name)
-            summary.methods[self.method_for(image.shape[:2])] += 1
-            summary.vessel_fraction.append(float(np.mean(prob >= threshold)))
+        finished = False
+        try:
+            for item in bar:
+                kinds = plan.kinds.get(item.name)
+                if not kinds:
+                    summary.skipped.append(item.name)
+                    continue
+                try:
+                    image = read_image(item.path)
+                except InputError as exc:
+                    summary.failed.append((item.path, str(exc).removeprefix(f"{item.path}: ")))
+                    continue
+                prob = self.predict_array(image)
+                self.write_outputs(
+                    out_dir,
+                    item.name,
+                    image,
+                    prob,
+                    threshold=threshold,
+                    overwrite=True,
+                    kinds=kinds,
+                )
+                writer.add(item.name, records[item.name])
+                summary.predicted.append(item.name)
+                summary.methods[self.method_for(image.shape[:2])] += 1
+                summary.vessel_fraction.append(float(np.mean(prob >= threshold)))
+            finished = True
+        finally:
+            writer.flush(finished=finished)  # also on Ctrl-C: what is done stays recorded
         summary.seconds = time.perf_counter() - t0
         return summary
+
+
+#: the run facts (:meth:`Predictor.manifest`) each image's record repeats
+RECORDED_FACTS = (
+    "model",
+    "architecture",
+    "weights_sha256",
+    "preprocessing",
+    "inference",
+    "threshold",
+)
+
+
+def pixel_size(item: InputImage) -> dict[str, Any]:
+    """An image's pixel size for its record: ``pixel_size_mm`` (row, column) and where it
+    came from (the reconstruction sidecar or dataset.json), both None when unknown."""
+    size = list(item.spacing_mm) if item.spacing_mm is not None else None
+    return {"pixel_size_mm": size, "pixel_size_source": item.spacing_source}
+
+
+def _check_channels(model: SegmentationModel, preprocessing: Preprocessing) -> None:
+    wanted = getattr(getattr(model, "config", None), "in_channels", None)
+    if isinstance(wanted, int) and preprocessing.channels != wanted:
+        raise UsageError(
+            f"preprocessing color {preprocessing.color!r} makes {preprocessing.channels} "
+            f"channel(s); the {getattr(model, 'name', 'model')} takes {wanted}"
+        )
 
 
 def _check_threshold(threshold: float) -> None:

@@ -222,6 +222,50 @@ def check_fit(model: torch.nn.Module, header: dict[str, tuple[int, ...]], path: 
         )
 
 
+def check_channels(model: torch.nn.Module, header: dict[str, tuple[int, ...]], path: Path) -> None:
+    """The weights' first layer takes the ``model_config.in_channels`` of ``config.json``.
+
+    Raises :class:`InputError` naming the weights file (a clearer line than
+    :func:`check_fit`'s shape list for the commonest mix-up).
+    """
+    wanted = getattr(getattr(model, "config", None), "in_channels", None)
+    if not isinstance(wanted, int):
+        return
+    first = next(
+        (
+            (k, tuple(v.shape))
+            for k, v in model.state_dict().items()
+            if len(v.shape) == 4 and v.shape[1] == wanted
+        ),
+        None,
+    )
+    if first is not None and first[0] in header:
+        shape = header[first[0]]
+        if len(shape) == 4 and shape[1] != wanted and shape[0] == first[1][0]:
+            raise InputError(
+                f"{CONFIG_NAME} says in_channels={wanted}, the weights take {shape[1]} "
+                f"channel(s) ({first[0]} {shape}); they are not this config's weights",
+                path,
+            )
+
+
+def check_preprocessing_channels(model: torch.nn.Module, config: BundleConfig, path: Path) -> None:
+    """The preprocessing of ``config.json`` makes the channels its network takes.
+
+    Checked before a bundle predicts (``color`` rgb = 3 channels, gray/green = 1); raises
+    :class:`InputError` naming the weights file.
+    """
+    wanted = getattr(getattr(model, "config", None), "in_channels", None)
+    made = config.preprocessing.channels
+    if isinstance(wanted, int) and made != wanted:
+        raise InputError(
+            f"{CONFIG_NAME} does not fit itself: its preprocessing (color "
+            f"{config.preprocessing.color!r}) makes {made} channel(s), its model_config "
+            f"in_channels={wanted}; fix one of them in {path.parent / CONFIG_NAME}",
+            path,
+        )
+
+
 def verify_sha256(path: str | Path, expected: str) -> None:
     """Raise :class:`InputError` unless the file's sha256 is ``expected``."""
     actual = sha256_of(path)
@@ -367,7 +411,10 @@ def load_model(
             weights,
         )
     # validate the config and the weights' header against the network before allocating it
-    check_fit(config.build(config_path, device="meta"), read_header(weights), weights)
+    skeleton = config.build(config_path, device="meta")
+    header = read_header(weights)
+    check_channels(skeleton, header, weights)
+    check_fit(skeleton, header, weights)
     model = config.build(config_path)
     load_weights(model, weights, expected)
     model.bundle_config = config
@@ -466,7 +513,9 @@ __all__ = [
     "PICKLE_SUFFIXES",
     "BundleConfig",
     "OctvesselError",
+    "check_channels",
     "check_fit",
+    "check_preprocessing_channels",
     "convert_checkpoint",
     "from_pretrained",
     "list_shipped",

@@ -147,7 +147,10 @@ def write_reconstructions(
     """Reconstruct ``variants`` of ``volume`` and write images, sidecar and boundaries.
 
     Every output is checked before any work, so an existing file (without ``overwrite``)
-    fails fast. Returns the sidecar dict (also written as ``<prefix>_enface.json``).
+    fails fast. With ``overwrite``, files of an earlier reconstruction of this volume that
+    the new one does not write (other variants, boundaries no longer needed) are removed
+    once the new sidecar is written. Returns the sidecar dict (also written as
+    ``<prefix>_enface.json``).
     """
     cfg = config or EnFaceConfig()
     if prefix is None:
@@ -164,6 +167,7 @@ def write_reconstructions(
         check_writable(p, overwrite)
     check_enface_volume(volume)
     check_isotropic_spacing(volume, cfg)
+    earlier = sidecar_files(json_path) if overwrite else []
     boundaries: dict[str, np.ndarray] = {}
     source = "none"
     if needed:
@@ -187,7 +191,31 @@ def write_reconstructions(
         info.update(write_quality(volume, boundaries, surf_path, qc_path, prefix, overwrite))
         info["warnings"] = [*info["warnings"], *info["quality"]["warnings"]]
     write_json(json_path, info, overwrite)
+    written = {json_path.name, *names, *([bnd_path.name] if boundary_file else [])}
+    written |= {(info.get(k) or {}).get("file") for k in ("surfaces", "qc")} - {None}
+    for name in earlier:
+        if name not in written:
+            (out / name).unlink(missing_ok=True)
     return info
+
+
+def sidecar_files(path: Path) -> list[str]:
+    """The files an existing sidecar says its reconstruction wrote (none if unreadable)."""
+    import json
+
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    if not isinstance(info, dict):
+        return []
+    files = list(info.get("images") or {})
+    for key in ("boundaries", "surfaces", "qc"):
+        entry = info.get(key)
+        if isinstance(entry, dict) and isinstance(entry.get("file"), str):
+            files.append(entry["file"])
+    # only plain names beside the sidecar: never a path elsewhere
+    return [f for f in files if isinstance(f, str) and Path(f).name == f]
 
 
 def write_quality(

@@ -27,7 +27,7 @@ from octvessel.report.sections import (
 
 REPORT_NAME = layout.REPORT
 VIEWER_FRAGMENT = "viewer.html"  # the linked OCT viewer a demo writes (report/viewer.py)
-KINDS = ("cv", "evaluation", "run", "demo", "oct")
+KINDS = ("cv", "evaluation", "variants", "run", "demo", "oct")
 
 
 def detect_kind(path: str | Path) -> str:
@@ -42,6 +42,8 @@ def detect_kind(path: str | Path) -> str:
         raise InputError("expected a run, evaluation or cross-validation folder", p)
     if (p / layout.CV_CONFIG).is_file() and (p / layout.SPLITS).is_file():
         return "cv"
+    if (p / layout.EVALUATION_VARIANTS).is_file() and not (p / layout.METRICS_JSON).is_file():
+        return "variants"
     if (p / layout.METRICS_JSON).is_file():
         m = read_json(p / layout.METRICS_JSON)
         if isinstance(m, dict) and "pooled" in m and "per_image" in m:
@@ -209,6 +211,35 @@ def _evaluation_report(d: Path, page: Page, config: ReportConfig) -> None:
     versions_section(page, {**facts, **generator_facts()})
 
 
+def _variants_report(d: Path, page: Page, config: ReportConfig) -> None:
+    """``octvessel evaluate`` of several variants: their numbers side by side, then each."""
+    from dataclasses import replace
+
+    summary = read_json(d / layout.EVALUATION_VARIANTS)
+    variants = summary.get("variants") or {}
+    page.h(1, config.title or f"Evaluation {d.name}: variants {', '.join(variants)}")
+    page.p(
+        f"{d.resolve()} · dataset {summary.get('dataset')} (split {summary.get('split') or 'all'})"
+        f" · threshold {summary.get('threshold')}",
+        "sub",
+    )
+    page.h(2, "Variants side by side (pooled pixels)")
+    page.table(
+        ["variant", *METRICS],
+        metric_rows([(v, e.get("pooled") or {}) for v, e in variants.items()]),
+    )
+    page.table(
+        ["variant (mean over images)", *METRICS],
+        metric_rows([(v, e.get("mean") or {}) for v, e in variants.items()]),
+    )
+    for v, entry in variants.items():
+        sub = d / str(entry.get("folder", v))
+        if (sub / layout.METRICS_JSON).is_file():
+            _evaluation_report(sub, page, replace(config, title=f"Variant {v}"))
+        else:
+            page.p(f"{sub}: metrics.json is missing", "note")
+
+
 def _cv_report(d: Path, page: Page, config: ReportConfig) -> None:
     from octvessel.cv import CV_METRICS_JSON, FOLD_DONE_NAME, read_splits
 
@@ -365,6 +396,7 @@ def build_report(path: str | Path, config: ReportConfig | None = None) -> str:
     builders = {"cv": _cv_report, "evaluation": _evaluation_report, "run": _run_report}
     builders["demo"] = _demo_report
     builders["oct"] = _oct_report
+    builders["variants"] = _variants_report
     builders[kind](d, page, config)
     return page.render()
 

@@ -85,6 +85,7 @@ def load_images(
     """The images, labels and saved probabilities of ``names``; or ([], why not)."""
     from octvessel.data.datasets import index_dataset
     from octvessel.evaluation import find_prediction, read_probability
+    from octvessel.evaluation.dataset import prediction_names
     from octvessel.inference import resample
 
     if not dataset or not Path(dataset).is_dir():
@@ -102,8 +103,8 @@ def load_images(
         return [], f"the dataset cannot be read ({exc}): curves and image rows left out"
     out = []
     for name in names:
-        path = find_prediction(pred_dir, [name])
-        if name not in refs or path is None:
+        path = find_prediction(pred_dir, prediction_names(refs[name])) if name in refs else None
+        if path is None:
             return [], f"image or prediction of {name} missing: curves and image rows left out"
         s = refs[name].load()
         prob = read_probability(path)
