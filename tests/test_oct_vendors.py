@@ -53,16 +53,14 @@ def test_detected_boundaries_agree_with_heidelbergs_on_a_real_scan(oct_dir):
     assert err["ILM"]["median"] < 1.0 and err["ILM"]["p95"] < 4.0
 
 
-@pytest.mark.xfail(
-    reason="graph-search BM on this peripapillary circle scan: median about 5 px "
-    "(the device puts BM near our RPE ridge; the peak detector had 1.4 px)",
-    strict=True,
-)
 def test_detected_bm_agrees_with_heidelbergs_on_a_circle_scan(oct_dir):
+    """BM on the same scan: the issue's target is a median of at most 1.5 px."""
     pytest.importorskip("eyepy")
     v = read_volume(oct_dir / "heidelberg_vol" / "retimat_onh.vol")
     err = boundary_errors(detect_boundaries(v), v.boundaries)
-    assert err["BM"]["median"] < 1.5
+    # measured: BM median 0.94 px, p95 1.9 px (before the thin-band RPE search and the
+    # local BM fit: 5.2 / 51 px, the surfaces left the RPE near the thick nasal RNFL)
+    assert err["BM"]["median"] < 1.5 and err["BM"]["p95"] < 4.0
 
 
 def test_fixture_vol_and_xml_volumes(oct_dir):

@@ -30,6 +30,7 @@ Method (Chiu et al., Opt. Express 2010, adapted):
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,7 +68,11 @@ class SurfaceConfig(JsonConfig):
             ones are weighted down as bm_near_um / distance (the choroid's falls).
         rpe_near_um: likewise for the RPE band below the EZ edge.
         bm_max_um: largest RPE..BM distance (drusen higher than this are cut).
-        bm_degree: polynomial degree of BM along a B-scan (:func:`lower_envelope`).
+        bm_smooth_um: Gaussian window (sigma, along the B-scan) of the local fit that
+            makes BM smooth under drusen (:func:`lower_envelope`).
+        bm_tolerance_um: least elevation above that fit counted as a druse.
+        bm_sigmas: the elevation threshold in robust standard deviations of the edge.
+        rpe_line_um: scale of the thin-band filter of the coarse RPE search.
     """
 
     coarse_um: float = 8.0
@@ -85,13 +90,17 @@ class SurfaceConfig(JsonConfig):
     median_columns: int = 5
     band_um: float = 30.0
     fine_jump: int = 2
-    bm_degree: int = 4
+    bm_smooth_um: float = 600.0
+    bm_tolerance_um: float = 8.0
+    bm_sigmas: float = 2.5
+    rpe_line_um: float = 30.0
     bm_near_um: float = 30.0
     rpe_near_um: float = 45.0
     bm_max_um: float = 150.0
 
     def __post_init__(self) -> None:
-        for name in ("coarse_um", "coarse_lateral_um", "max_slope", "band_um"):
+        for name in ("coarse_um", "coarse_lateral_um", "max_slope", "band_um", "bm_smooth_um",
+                     "bm_tolerance_um", "rpe_line_um"):  # fmt: skip
             if not getattr(self, name) > 0:
                 raise UsageError(f"{name}={getattr(self, name)!r} is not valid; expected > 0")
         for name in ("median_bscans", "median_columns"):
@@ -143,9 +152,12 @@ def find_surfaces(
         p = shortest_path(c[:, z0:z1], jump_c, cfg.jump_cost).astype(np.float32) + z0
         return _median(p, cfg)
 
-    # RPE band: bright, with a strong fall within ~30 um below it
+    # RPE band: a thin bright band (a thick bright RNFL near the disc flattens out in
+    # this difference of Gaussians), with a strong fall within ~30 um below it
+    line = cfg.rpe_line_um / cz
+    thin = np.clip(sm - ndimage.gaussian_filter1d(sm, line, axis=1, mode="nearest"), 0, None)
     below = ndimage.maximum_filter1d(fall, max(2, int(round(30 / cz))), axis=1, origin=-1)
-    band = _unit(sm) * below
+    band = _unit(thin) * below
     # ILM: a rise with only dark vitreous above it (the running maximum of the
     # intensity above is low), so neither the EZ in the fovea nor a bright RNFL wins
     above = np.maximum.accumulate(sm, axis=1)
@@ -202,36 +214,68 @@ def find_surfaces(
         shift = 0.0 if kind == "ridge" else 0.5  # edges sit between samples j and j + 1
         out[name] = (subsample_peak(score, k) + (centre - r) + shift).astype(np.float32)
         scores[name] = np.take_along_axis(score, k[:, None], axis=1)[:, 0]
-    bm = lower_envelope(out["BM"], cfg.bm_degree)  # at most bm_max_um under the RPE
+    bm = lower_envelope(  # at most bm_max_um under the RPE
+        out["BM"], cfg.bm_smooth_um / um_x, cfg.bm_tolerance_um / um_z, cfg.bm_sigmas
+    )
     bm = np.minimum(bm, out["RPE"] + cfg.bm_max_um / um_z)
     out["BM"] = np.maximum(bm, out["RPE"] + 1.0)
     return _ordered(out, nd), scores
 
 
 def lower_envelope(
-    h: np.ndarray, degree: int = 4, tolerance: float = 2.0, iterations: int = 6
+    h: np.ndarray,
+    scale: float,
+    tolerance: float = 2.0,
+    sigmas: float = 2.5,
+    iterations: int = 6,
 ) -> np.ndarray:
     """A smooth surface (B, W) through ``h`` that ignores local elevations (drusen).
 
-    Per B-scan, a least-squares polynomial of ``degree`` in the A-scan position, fitted
-    again with zero weight on the A-scans more than ``tolerance`` samples above it
-    (smaller depth: lifted by drusen) or ``4 tolerance`` below it (outliers), so
-    elevations drop out of the fit. Vectorised over B-scans (batched normal equations).
+    Per B-scan, a local quadratic fit (LOESS with a Gaussian window of ``scale`` A-scans)
+    at every A-scan, fitted again with zero weight on the A-scans more than ``t`` samples
+    above it (smaller depth: lifted by drusen) or ``4 t`` below it (outliers), so
+    elevations drop out of the fit and the window bridges them; ``t`` is ``sigmas`` robust
+    standard deviations of the residuals in that B-scan, at least ``tolerance`` and at
+    most ``3 tolerance`` samples (a noisy edge is not mistaken for drusen). Local, so
+    it follows any shape wider than the window (a macular bowl, the undulating BM of a
+    circle scan around the disc). NaN in ``h`` (no surface there) carries no weight; an
+    A-scan with too little support nearby stays NaN. Vectorised (moments as matrix
+    products at every ~``scale / 4`` A-scans, a 3 x 3 solve each, linear in between).
     """
     nb, nw = h.shape
-    t = np.linspace(-1.0, 1.0, nw)
-    v = np.stack([t**k for k in range(degree + 1)], axis=1)  # (W, P)
-    y = h.astype(np.float64)
-    w = np.ones_like(y)
-    fit = y
+    s = max(float(scale), 1.0)
+    # the fit is evaluated every ~s / 4 A-scans and interpolated (it is smooth on that
+    # scale): the moments are then small matrix products, not long convolutions
+    centres = np.unique(np.r_[np.arange(0, nw, max(1, int(s // 4))), nw - 1])
+    u = (np.arange(nw)[:, None] - centres[None, :]) / s  # (W, C)
+    g = np.where(np.abs(u) <= 3.0, np.exp(-0.5 * u**2), 0.0)
+    kernels = [g * u**k for k in range(5)]
+    y = np.nan_to_num(h.astype(np.float64), nan=0.0)
+    valid = np.isfinite(h).astype(np.float64)
+    w = valid.copy()
+    pos = np.interp(np.arange(nw), centres, np.arange(centres.size))
+    i0 = np.minimum(np.floor(pos).astype(np.intp), centres.size - 1)
+    i1 = np.minimum(i0 + 1, centres.size - 1)
+    frac = pos - i0
+    fit = np.full((nb, nw), np.nan)
     for _ in range(iterations):
-        a = np.einsum("bw,wp,wq->bpq", w, v, v) + 1e-9 * np.eye(degree + 1)
-        rhs = np.einsum("bw,wp,bw->bp", w, v, y)
-        coef = np.linalg.solve(a, rhs[:, :, None])[:, :, 0]
-        fit = coef @ v.T
-        r = y - fit
-        w_new = ((r >= -tolerance) & (r <= 4 * tolerance)).astype(np.float64)
-        enough = w_new.sum(axis=1, keepdims=True) >= max(2 * (degree + 1), nw // 10)
+        m = [w @ kernels[k] for k in range(5)]  # (B, C) each
+        t = [(w * y) @ kernels[k] for k in range(3)]
+        a = np.stack([np.stack(m[i : i + 3], axis=-1) for i in range(3)], axis=-2)
+        a += np.diag([1e-9, 1e-3, 1e-3]) * m[0][..., None, None] + np.eye(3) * 1e-12
+        coef = np.linalg.solve(a, np.stack(t, axis=-1)[..., None])[..., 0, 0]
+        c_fit = np.where(m[0] > 0.5, coef, np.nan)  # under ~half an A-scan of support: none
+        fit = c_fit[:, i0] * (1 - frac) + c_fit[:, i1] * frac
+        res = y - np.nan_to_num(fit)
+        # the rejection threshold follows the noise of the edge (robust sigma of the
+        # residuals in each B-scan), at least ``tolerance``, at most 3 ``tolerance``
+        kept = np.where(w > 0, np.abs(res), np.nan)
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a B-scan with no surface
+            sig = 1.4826 * np.nanmedian(kept, axis=1, keepdims=True)
+        tol = np.clip(sigmas * np.nan_to_num(sig, nan=0.0), tolerance, 3 * tolerance)
+        w_new = valid * ((res >= -tol) & (res <= 4 * tol))
+        enough = w_new.sum(axis=1, keepdims=True) >= max(6, nw // 10)
         w = np.where(enough, w_new, w)
     return fit.astype(np.float32)
 
