@@ -53,10 +53,19 @@ def test_surfaces_are_ordered_on_the_real_volume(spectralis):
     vol, _, found = spectralis
     names = ("ILM", "OPL", "EZ", "RPE", "BM")
     for upper, lower in zip(names, names[1:], strict=False):
-        assert (found[upper] < found[lower]).all(), (upper, lower)
+        both = np.isfinite(found[upper]) & np.isfinite(found[lower])
+        assert (found[upper][both] < found[lower][both]).all(), (upper, lower)
+    # surfaces are left out only where there is no retina: the export's blank A-scans
+    # (74 of 74240, eye-tracking margins) and a few beside them; no optic disc here
+    missing = ~np.isfinite(found["ILM"])
+    blank = (vol.data <= vol.data.min()).all(axis=1)
+    assert blank.sum() > 0 and missing[blank].all()
+    assert missing.sum() <= 2 * blank.sum()
+    for name in names:
+        assert (np.isfinite(found[name]) == ~missing).all(), name
     # the foveal pit: the retina is thinnest near the middle B-scans
     thick = found["RPE"] - found["ILM"]
-    assert thick[60:85, 200:310].min() < 0.7 * np.median(thick)
+    assert np.nanmin(thick[60:85, 200:310]) < 0.7 * np.nanmedian(thick)
 
 
 def test_shortest_path_finds_a_bright_line_and_respects_the_jump():

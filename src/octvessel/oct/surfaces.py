@@ -39,6 +39,7 @@ from scipy import ndimage
 from octvessel.config import JsonConfig
 from octvessel.errors import UsageError
 from octvessel.oct.graph_search import BIG, band_windows, shortest_path, subsample_peak
+from octvessel.oct.regions import no_retina_masks
 
 __all__ = ["SURFACES", "SurfaceConfig", "find_surfaces", "lower_envelope"]
 
@@ -73,6 +74,10 @@ class SurfaceConfig(JsonConfig):
         bm_tolerance_um: least elevation above that fit counted as a druse.
         bm_sigmas: the elevation threshold in robust standard deviations of the edge.
         rpe_line_um: scale of the thin-band filter of the coarse RPE search.
+        regions: leave surfaces out (NaN) where there is no layered retina
+            (:mod:`octvessel.oct.regions`: the retina cut off at the top of the window,
+            no RPE as in an optic-disc cup); top_level, top_margin_um, disc_retina_um,
+            disc_contrast and disc_min_um are its thresholds.
     """
 
     coarse_um: float = 8.0
@@ -94,6 +99,12 @@ class SurfaceConfig(JsonConfig):
     bm_tolerance_um: float = 8.0
     bm_sigmas: float = 2.5
     rpe_line_um: float = 30.0
+    regions: bool = True
+    top_level: float = 0.4
+    top_margin_um: float = 10.0
+    disc_retina_um: float = 150.0
+    disc_contrast: float = 0.15
+    disc_min_um: float = 500.0
     bm_near_um: float = 30.0
     rpe_near_um: float = 45.0
     bm_max_um: float = 150.0
@@ -162,7 +173,11 @@ def find_surfaces(
     # intensity above is low), so neither the EZ in the fovea nor a bright RNFL wins
     above = np.maximum.accumulate(sm, axis=1)
     vitreous = np.clip(1.0 - above / cfg.vitreous_level, 0.0, 1.0)
-    ilm_c = path(-(rise * vitreous), None, None)
+    ilm_cost = rise * vitreous
+    # the step from blank padding at the top of the B-scan into the vitreous is no edge
+    first = _first_signal(data, fd)[:, (fa - 1) // 2 :: fa][:, : sm.shape[2]]
+    ilm_cost[zc <= first[:, None, :] + 2] = 0.0
+    ilm_c = path(-ilm_cost, None, None)
     # the RPE complex, bright with a fall below and some retina above; may pass under drusen
     outer = path(-band, ilm_c + cfg.min_retina_um / cz, None)
     # EZ: the strong rise from the dark ONL, lifted with the RPE over drusen
@@ -218,8 +233,23 @@ def find_surfaces(
         out["BM"], cfg.bm_smooth_um / um_x, cfg.bm_tolerance_um / um_z, cfg.bm_sigmas
     )
     bm = np.minimum(bm, out["RPE"] + cfg.bm_max_um / um_z)
-    out["BM"] = np.maximum(bm, out["RPE"] + 1.0)
-    return _ordered(out, nd), scores
+    out["BM"] = np.where(np.isfinite(bm), np.maximum(bm, out["RPE"] + 1.0), out["BM"])
+    out = _ordered(out, nd)
+    if cfg.regions:  # no surface where there is no layered retina (oct/regions.py)
+        top, disc = no_retina_masks(
+            sm, first, ilm_c, rpe_c, cz, um_x * fa,
+            top_level=cfg.top_level, top_margin_um=cfg.top_margin_um,
+            disc_retina_um=cfg.disc_retina_um, disc_contrast=cfg.disc_contrast,
+            disc_min_um=cfg.disc_min_um, keep_share=0.1,
+        )  # fmt: skip
+        cols = np.minimum(np.arange(nw) // fa, top.shape[1] - 1)
+        top, disc = top[:, cols], disc[:, cols]
+        # an ILM at the top of the window is the window's edge, not the retina's
+        top |= out["ILM"] < _first_signal(data, 1) + cfg.top_margin_um / um_z
+        for name in SURFACES:
+            out[name][top | (disc & (name != "ILM"))] = np.nan
+            scores[name][top | (disc & (name != "ILM"))] = 0.0
+    return out, scores
 
 
 def lower_envelope(
@@ -281,6 +311,18 @@ def lower_envelope(
 
 
 # ------------------------------------------------------------------------------ helpers
+
+
+def _first_signal(data: np.ndarray, fd: int) -> np.ndarray:
+    """Per A-scan, the first coarse row below the leading run of blank samples (B, W).
+
+    Some exports pad the top of a B-scan with samples at exactly the minimum value; the
+    step from that padding into the noise of the vitreous is no tissue edge.
+    """
+    blank = data <= data.min()
+    lead = np.argmin(blank, axis=1)  # first non-blank sample (0 when the first is not)
+    lead = np.where(blank.all(axis=1), data.shape[1], lead)
+    return (lead // fd).astype(np.float32)
 
 
 def _near_weight(distance: np.ndarray, scale: float) -> np.ndarray:
