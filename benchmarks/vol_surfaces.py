@@ -102,7 +102,9 @@ def figure(path: Path, vol, found: dict, err: dict, name: str) -> None:
             xs = np.flatnonzero(mask)
             ax.plot(xs, np.full(xs.size, data.shape[0] - 6), "|", color=colour, ms=8, label=label)
     scores = ", ".join(
-        f"{k} {err[k]['median']:.2f} px median ({err[k]['n']} A-scans)" for k in ("ILM", "BM") if k in err
+        f"{k} {err[k]['median']:.2f} px median ({err[k]['n']} A-scans)"
+        for k in ("ILM", "BM")
+        if k in err
     )
     ax.set_title(f"{name}.vol: ours (solid) and the device's (orange dotted); {scores}", fontsize=9)
     ax.legend(loc="lower right", fontsize=7, ncol=5, framealpha=0.6)

@@ -62,7 +62,9 @@ def no_retina_masks(
     a = np.clip(np.round(first).astype(np.intp), 0, nd)
     b = np.clip(np.round(hi).astype(np.intp), 0, nd)
     n = b - a
-    total = np.take_along_axis(cs, b[:, None], 1)[:, 0] - np.take_along_axis(cs, a[:, None], 1)[:, 0]
+    total = (
+        np.take_along_axis(cs, b[:, None], 1)[:, 0] - np.take_along_axis(cs, a[:, None], 1)[:, 0]
+    )
     mean_above = np.where(n > 0, total / np.maximum(n, 1), np.inf)
     top = (mean_above > top_level) | (n < max(1.0, margin))
     top = _runs(top, max(1, int(round(100.0 / cx))))

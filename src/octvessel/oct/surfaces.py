@@ -12,25 +12,29 @@ defined with pictures in docs/oct.md):
 - ``BM``: Bruch's membrane, the bright-to-dark edge under the RPE band, made smooth under
   drusen: a lower envelope of that edge (drusen lift the RPE, not BM).
 
+Where there is no layered retina the surfaces are NaN (step 5).
+
 Method (Chiu et al., Opt. Express 2010, adapted):
 
 1. Coarse grid (``coarse_um`` x ``coarse_lateral_um`` blocks), Gaussian smoothing, and
    oriented axial gradients normalised to [0, 1]: ``rise`` (dark to bright) and ``fall``.
 2. Per B-scan shortest paths (:func:`octvessel.oct.graph_search.shortest_path`) on the
    coarse grid, in this order, each bounded by the surfaces already found: the RPE band
-   (bright, with a strong fall below it), ILM (rise, at least ``min_retina_um`` above the
+   (a thin bright band, with a strong fall below it), ILM (rise, at least ``min_retina_um`` above the
    RPE), BM (fall below the RPE), EZ (rise above the RPE), OPL (fall between ILM and EZ).
 3. Across B-scans: a median of the stacked height maps over ``median_bscans`` B-scans x
    ``median_columns`` coarse A-scans, then each surface is searched again on the full grid
    in a narrow band (``band_um``) around it, with the same ordering constraints, and
    located to a fraction of a sample.
-4. BM smoothing under drusen (:func:`lower_envelope`), and a final ordering
-   ILM < OPL < EZ < RPE < BM.
+4. BM smoothing under drusen (:func:`~octvessel.oct.envelope.lower_envelope`, a local
+   robust fit), and a final ordering ILM < OPL < EZ < RPE < BM.
+5. Regions without a layered retina (:mod:`octvessel.oct.regions`: the tissue cut off at
+   the top of the window, no RPE as in an optic-disc cup) are left out: NaN (all five
+   surfaces, or all but the ILM).
 """
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,6 +42,7 @@ from scipy import ndimage
 
 from octvessel.config import JsonConfig
 from octvessel.errors import UsageError
+from octvessel.oct.envelope import lower_envelope
 from octvessel.oct.graph_search import BIG, band_windows, shortest_path, subsample_peak
 from octvessel.oct.regions import no_retina_masks
 
@@ -133,7 +138,8 @@ def find_surfaces(
     Returns:
         (surfaces, scores): surfaces name -> float32 (B, W) depth in samples, ordered
         ILM < OPL < EZ < RPE < BM; scores name -> float32 (B, W) in [0, 1], the
-        normalised edge / band strength at the surface (used for confidence).
+        normalised edge / band strength at the surface (used for confidence); NaN / 0
+        where there is no layered retina (step 5).
     """
     cfg = config or SurfaceConfig()
     nb, nd, nw = data.shape
@@ -250,64 +256,6 @@ def find_surfaces(
             out[name][top | (disc & (name != "ILM"))] = np.nan
             scores[name][top | (disc & (name != "ILM"))] = 0.0
     return out, scores
-
-
-def lower_envelope(
-    h: np.ndarray,
-    scale: float,
-    tolerance: float = 2.0,
-    sigmas: float = 2.5,
-    iterations: int = 6,
-) -> np.ndarray:
-    """A smooth surface (B, W) through ``h`` that ignores local elevations (drusen).
-
-    Per B-scan, a local quadratic fit (LOESS with a Gaussian window of ``scale`` A-scans)
-    at every A-scan, fitted again with zero weight on the A-scans more than ``t`` samples
-    above it (smaller depth: lifted by drusen) or ``4 t`` below it (outliers), so
-    elevations drop out of the fit and the window bridges them; ``t`` is ``sigmas`` robust
-    standard deviations of the residuals in that B-scan, at least ``tolerance`` and at
-    most ``3 tolerance`` samples (a noisy edge is not mistaken for drusen). Local, so
-    it follows any shape wider than the window (a macular bowl, the undulating BM of a
-    circle scan around the disc). NaN in ``h`` (no surface there) carries no weight; an
-    A-scan with too little support nearby stays NaN. Vectorised (moments as matrix
-    products at every ~``scale / 4`` A-scans, a 3 x 3 solve each, linear in between).
-    """
-    nb, nw = h.shape
-    s = max(float(scale), 1.0)
-    # the fit is evaluated every ~s / 4 A-scans and interpolated (it is smooth on that
-    # scale): the moments are then small matrix products, not long convolutions
-    centres = np.unique(np.r_[np.arange(0, nw, max(1, int(s // 4))), nw - 1])
-    u = (np.arange(nw)[:, None] - centres[None, :]) / s  # (W, C)
-    g = np.where(np.abs(u) <= 3.0, np.exp(-0.5 * u**2), 0.0)
-    kernels = [g * u**k for k in range(5)]
-    y = np.nan_to_num(h.astype(np.float64), nan=0.0)
-    valid = np.isfinite(h).astype(np.float64)
-    w = valid.copy()
-    pos = np.interp(np.arange(nw), centres, np.arange(centres.size))
-    i0 = np.minimum(np.floor(pos).astype(np.intp), centres.size - 1)
-    i1 = np.minimum(i0 + 1, centres.size - 1)
-    frac = pos - i0
-    fit = np.full((nb, nw), np.nan)
-    for _ in range(iterations):
-        m = [w @ kernels[k] for k in range(5)]  # (B, C) each
-        t = [(w * y) @ kernels[k] for k in range(3)]
-        a = np.stack([np.stack(m[i : i + 3], axis=-1) for i in range(3)], axis=-2)
-        a += np.diag([1e-9, 1e-3, 1e-3]) * m[0][..., None, None] + np.eye(3) * 1e-12
-        coef = np.linalg.solve(a, np.stack(t, axis=-1)[..., None])[..., 0, 0]
-        c_fit = np.where(m[0] > 0.5, coef, np.nan)  # under ~half an A-scan of support: none
-        fit = c_fit[:, i0] * (1 - frac) + c_fit[:, i1] * frac
-        res = y - np.nan_to_num(fit)
-        # the rejection threshold follows the noise of the edge (robust sigma of the
-        # residuals in each B-scan), at least ``tolerance``, at most 3 ``tolerance``
-        kept = np.where(w > 0, np.abs(res), np.nan)
-        with np.errstate(invalid="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # a B-scan with no surface
-            sig = 1.4826 * np.nanmedian(kept, axis=1, keepdims=True)
-        tol = np.clip(sigmas * np.nan_to_num(sig, nan=0.0), tolerance, 3 * tolerance)
-        w_new = valid * ((res >= -tol) & (res <= 4 * tol))
-        enough = w_new.sum(axis=1, keepdims=True) >= max(6, nw // 10)
-        w = np.where(enough, w_new, w)
-    return fit.astype(np.float32)
 
 
 # ------------------------------------------------------------------------------ helpers
