@@ -55,12 +55,14 @@ def no_retina_masks(
         cz, cx: micrometres per coarse sample (depth) and per coarse A-scan.
     """
     nb, nd, nw = sm.shape
-    z = np.arange(nd)[None, :, None]
     margin = top_margin_um / cz
     hi = ilm - margin
-    cs = np.concatenate([np.zeros((nb, 1, nw), np.float32), np.cumsum(sm, axis=1)], axis=1)
-    a = np.clip(np.round(first).astype(np.intp), 0, nd)
-    b = np.clip(np.round(hi).astype(np.intp), 0, nd)
+    # mean intensity above the ILM: cumulative sums over the rows above the deepest ILM
+    d_top = int(np.clip(np.ceil(np.nanmax(hi)) + 1, 1, nd)) if np.isfinite(hi).any() else 1
+    cs = np.zeros((nb, d_top + 1, nw), np.float32)
+    np.cumsum(sm[:, :d_top], axis=1, out=cs[:, 1:])
+    a = np.clip(np.round(first).astype(np.intp), 0, d_top)
+    b = np.clip(np.round(hi).astype(np.intp), 0, d_top)
     n = b - a
     total = (
         np.take_along_axis(cs, b[:, None], 1)[:, 0] - np.take_along_axis(cs, a[:, None], 1)[:, 0]
@@ -71,8 +73,12 @@ def no_retina_masks(
 
     r = np.clip(np.round(rpe).astype(np.intp), 0, nd - 1)
     at_rpe = np.take_along_axis(sm, r[:, None], 1)[:, 0]
+    # the darkest sample between ILM and RPE, searched in the rows that can hold one
+    z0 = int(np.clip(np.floor(np.min(ilm)), 0, nd - 1))
+    z1 = int(np.clip(np.ceil(np.max(rpe)) + 1, z0 + 1, nd))
+    z = np.arange(z0, z1)[None, :, None]
     inside = (z > ilm[:, None] + 1) & (z < rpe[:, None] - 1)
-    darkest = np.where(inside, sm, np.inf).min(axis=1)
+    darkest = np.where(inside, sm[:, z0:z1], np.inf).min(axis=1)
     darkest = np.where(np.isfinite(darkest), darkest, at_rpe)
     thin = (rpe - ilm) * cz < disc_retina_um
     disc = (thin | (at_rpe - darkest < disc_contrast)) & ~top

@@ -172,7 +172,8 @@ def find_surfaces(
     # RPE band: a thin bright band (a thick bright RNFL near the disc flattens out in
     # this difference of Gaussians), with a strong fall within ~30 um below it
     line = cfg.rpe_line_um / cz
-    thin = np.clip(sm - ndimage.gaussian_filter1d(sm, line, axis=1, mode="nearest"), 0, None)
+    wide = ndimage.gaussian_filter1d(sm, line, axis=1, mode="nearest", truncate=2.5)
+    thin = np.clip(sm - wide, 0, None)
     below = ndimage.maximum_filter1d(fall, max(2, int(round(30 / cz))), axis=1, origin=-1)
     band = _unit(thin) * below
     # ILM: a rise with only dark vitreous above it (the running maximum of the
@@ -181,7 +182,8 @@ def find_surfaces(
     vitreous = np.clip(1.0 - above / cfg.vitreous_level, 0.0, 1.0)
     ilm_cost = rise * vitreous
     # the step from blank padding at the top of the B-scan into the vitreous is no edge
-    first = _first_signal(data, fd)[:, (fa - 1) // 2 :: fa][:, : sm.shape[2]]
+    lead = _first_signal(data)
+    first = (lead[:, (fa - 1) // 2 :: fa][:, : sm.shape[2]] // fd).astype(np.float32)
     ilm_cost[zc <= first[:, None, :] + 2] = 0.0
     ilm_c = path(-ilm_cost, None, None)
     # the RPE complex, bright with a fall below and some retina above; may pass under drusen
@@ -251,7 +253,7 @@ def find_surfaces(
         cols = np.minimum(np.arange(nw) // fa, top.shape[1] - 1)
         top, disc = top[:, cols], disc[:, cols]
         # an ILM at the top of the window is the window's edge, not the retina's
-        top |= out["ILM"] < _first_signal(data, 1) + cfg.top_margin_um / um_z
+        top |= out["ILM"] < lead + cfg.top_margin_um / um_z
         for name in SURFACES:
             out[name][top | (disc & (name != "ILM"))] = np.nan
             scores[name][top | (disc & (name != "ILM"))] = 0.0
@@ -261,16 +263,20 @@ def find_surfaces(
 # ------------------------------------------------------------------------------ helpers
 
 
-def _first_signal(data: np.ndarray, fd: int) -> np.ndarray:
-    """Per A-scan, the first coarse row below the leading run of blank samples (B, W).
+def _first_signal(data: np.ndarray) -> np.ndarray:
+    """Per A-scan, the first sample below the leading run of blank samples (B, W) float32.
 
     Some exports pad the top of a B-scan with samples at exactly the minimum value; the
-    step from that padding into the noise of the vitreous is no tissue edge.
+    step from that padding into the noise of the vitreous is no tissue edge. Only the top
+    64 samples are searched (padding is a few rows); a blank A-scan gives the depth.
     """
-    blank = data <= data.min()
-    lead = np.argmin(blank, axis=1)  # first non-blank sample (0 when the first is not)
-    lead = np.where(blank.all(axis=1), data.shape[1], lead)
-    return (lead // fd).astype(np.float32)
+    nd = data.shape[1]
+    low = data.min()
+    k = min(nd, 64)
+    signal = data[:, :k] > low
+    lead = np.where(signal.any(axis=1), np.argmax(signal, axis=1), k)
+    lead = np.where(data.max(axis=1) <= low, nd, lead)
+    return lead.astype(np.float32)
 
 
 def _near_weight(distance: np.ndarray, scale: float) -> np.ndarray:
