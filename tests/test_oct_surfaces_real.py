@@ -43,8 +43,9 @@ def test_rpe_and_bm_match_the_expert_labels(spectralis, part):
     for name, median, p95 in (("RPE", 1.5, 5.0), ("BM", 1.5, 5.0)):  # the targets
         err = np.abs(found[name][:72][part] - truth[name][part])
         err = err[np.isfinite(err)]
-        # measured (1-36 / 37-72): RPE median 1.02 / 1.05, p95 3.5 / 4.1;
-        # BM median 0.77 / 0.61, p95 2.3 / 1.9
+        # measured (1-36 / 37-72): RPE median 1.02 / 1.04, p95 3.5 / 4.1;
+        # BM median 0.77 / 0.55, p95 2.2 / 1.9 (0.77 / 0.61, 2.3 / 1.9 with the
+        # earlier degree-4 polynomial BM)
         assert np.median(err) <= median, (name, np.median(err))
         assert np.percentile(err, 95) <= p95, (name, np.percentile(err, 95))
 
@@ -53,10 +54,19 @@ def test_surfaces_are_ordered_on_the_real_volume(spectralis):
     vol, _, found = spectralis
     names = ("ILM", "OPL", "EZ", "RPE", "BM")
     for upper, lower in zip(names, names[1:], strict=False):
-        assert (found[upper] < found[lower]).all(), (upper, lower)
+        both = np.isfinite(found[upper]) & np.isfinite(found[lower])
+        assert (found[upper][both] < found[lower][both]).all(), (upper, lower)
+    # surfaces are left out only where there is no retina: the export's blank A-scans
+    # (74 of 74240, eye-tracking margins) and a few beside them; no optic disc here
+    missing = ~np.isfinite(found["ILM"])
+    blank = (vol.data <= vol.data.min()).all(axis=1)
+    assert blank.sum() > 0 and missing[blank].all()
+    assert missing.sum() <= 2 * blank.sum()
+    for name in names:
+        assert (np.isfinite(found[name]) == ~missing).all(), name
     # the foveal pit: the retina is thinnest near the middle B-scans
     thick = found["RPE"] - found["ILM"]
-    assert thick[60:85, 200:310].min() < 0.7 * np.median(thick)
+    assert np.nanmin(thick[60:85, 200:310]) < 0.7 * np.nanmedian(thick)
 
 
 def test_shortest_path_finds_a_bright_line_and_respects_the_jump():
@@ -75,7 +85,7 @@ def test_lower_envelope_ignores_elevations():
     base = 100 + 20 * x**2
     h = base.copy()
     h[60:80] -= 15 * np.hanning(20)  # a druse lifts the edge
-    fit = lower_envelope(h[None])[0]
+    fit = lower_envelope(h[None], scale=30.0)[0]
     assert np.abs(fit - base).max() < 1.0
 
 

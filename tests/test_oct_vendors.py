@@ -11,6 +11,7 @@ import pytest
 from octvessel.errors import InputError
 from octvessel.oct import detect_boundaries, read_volume, reconstruct
 from octvessel.oct.layers import boundary_errors
+from octvessel.oct.quality import assess
 
 
 @pytest.fixture(scope="session")
@@ -49,20 +50,54 @@ def test_detected_boundaries_agree_with_heidelbergs_on_a_real_scan(oct_dir):
     pytest.importorskip("eyepy")
     v = read_volume(oct_dir / "heidelberg_vol" / "retimat_onh.vol")
     err = boundary_errors(detect_boundaries(v), v.boundaries)
-    # measured (graph search): ILM median 0.94 px, p95 2.3 px (3.9 um per px)
+    # measured (graph search): ILM median 0.95 px, p95 1.8 px (3.9 um per px)
     assert err["ILM"]["median"] < 1.0 and err["ILM"]["p95"] < 4.0
 
 
-@pytest.mark.xfail(
-    reason="graph-search BM on this peripapillary circle scan: median about 5 px "
-    "(the device puts BM near our RPE ridge; the peak detector had 1.4 px)",
-    strict=True,
-)
 def test_detected_bm_agrees_with_heidelbergs_on_a_circle_scan(oct_dir):
+    """BM on the same scan: the issue's target is a median of at most 1.5 px."""
     pytest.importorskip("eyepy")
     v = read_volume(oct_dir / "heidelberg_vol" / "retimat_onh.vol")
     err = boundary_errors(detect_boundaries(v), v.boundaries)
-    assert err["BM"]["median"] < 1.5
+    # measured: BM median 0.94 px, p95 1.9 px (before the thin-band RPE search and the
+    # local BM fit: 5.2 / 51 px, the surfaces left the RPE near the thick nasal RNFL)
+    assert err["BM"]["median"] < 1.5 and err["BM"]["p95"] < 4.0
+
+
+def _heyex_import(oct_dir):
+    pytest.importorskip("eyepy")
+    v = read_volume(oct_dir / "heidelberg_vol" / "HeyexImport_valid.vol")
+    return v, detect_boundaries(v)
+
+
+def test_disc_scan_reports_the_regions_without_surfaces(oct_dir):
+    """HeyexImport_valid: a deep disc cup, the retina cut off at the top (wrap-around)."""
+    v, found = _heyex_import(oct_dir)
+    no_retina = ~np.isfinite(found["ILM"][0])
+    no_rpe = ~np.isfinite(found["RPE"][0]) & ~no_retina
+    # the device has no ILM where the retina leaves the window: neither have we
+    device_none = ~np.isfinite(v.boundaries["ILM"][0])
+    assert no_retina[device_none].mean() > 0.9
+    assert no_rpe[300:500].all()  # the cup floor: no RPE, only the ILM
+    assert np.isfinite(found["ILM"][0, 250:600]).all()
+    q = assess(v.data, found, v.spacing)
+    assert any(w.startswith("no RPE in") for w in q["warnings"])
+    assert any(w.startswith("no retina in") for w in q["warnings"])
+    err = boundary_errors(found, v.boundaries)  # scored where both have the surface
+    # measured: ILM median 1.36 px over 413 A-scans (was 176 px on the padding edge)
+    assert err["ILM"]["n"] > 350 and err["ILM"]["median"] < 2.0
+
+
+@pytest.mark.xfail(
+    reason="HeyexImport_valid: ILM median 1.36 px (ours follows a membrane over a split "
+    "on the temporal cup wall, and sits ~1 px above the device's ILM on both .vol files); "
+    "BM 8 px over the 116 A-scans on the cup walls where both have one",
+    strict=True,
+)
+def test_disc_scan_meets_the_issue_targets(oct_dir):
+    v, found = _heyex_import(oct_dir)
+    err = boundary_errors(found, v.boundaries)
+    assert err["ILM"]["median"] <= 1.0 and err["BM"]["median"] <= 1.5
 
 
 def test_fixture_vol_and_xml_volumes(oct_dir):

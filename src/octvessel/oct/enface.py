@@ -267,7 +267,9 @@ def resolve_boundaries(
             f"boundary {', '.join(unknown)} is neither in the file nor detected; "
             f"detected boundaries: {', '.join(detected)}"
         )
-    return detected, "detected"
+    # regions without surfaces (NaN: an optic-disc cup, tissue cut off at the top) take
+    # the nearest A-scan's depth, as the file's gaps do
+    return {k: _fill_gaps(v) for k, v in detected.items() if np.isfinite(v).any()}, "detected"
 
 
 def _fill_gaps(h: np.ndarray) -> np.ndarray:

@@ -135,7 +135,10 @@ def detect_boundaries(
             [0, 1] of each surface (for confidence maps).
 
     Returns:
-        name -> float32 (B-scans, A-scans) depth in samples, ILM < OPL < EZ < RPE < BM.
+        name -> float32 (B-scans, A-scans) depth in samples, ILM < OPL < EZ < RPE < BM;
+        NaN where there is no layered retina (:mod:`octvessel.oct.regions`: all five
+        where the tissue is cut off at the top or the A-scan is blank, all but the ILM
+        where there is no RPE, as in an optic-disc cup; ``regions=False`` turns it off).
 
     Raises:
         InputError: a volume too small to hold a retina.

@@ -18,7 +18,9 @@ COLOURS = {"ILM": "yellow", "OPL": "cyan", "EZ": "magenta", "RPE": "red", "BM": 
 
 def fovea_bscan(surfaces: dict[str, np.ndarray]) -> tuple[int, int]:
     """(B-scan, A-scan) of the thinnest ILM..RPE retina in the central 60 % of the scan."""
-    thick = ndimage.uniform_filter(surfaces["RPE"] - surfaces["ILM"], size=(3, 15), mode="nearest")
+    thick = surfaces["RPE"] - surfaces["ILM"]
+    thick = np.where(np.isfinite(thick), thick, np.nanmax(thick) if np.isfinite(thick).any() else 0)
+    thick = ndimage.uniform_filter(thick, size=(3, 15), mode="nearest")
     nb, nw = thick.shape
     b0, b1 = int(nb * 0.2), max(int(nb * 0.8), int(nb * 0.2) + 1)
     w0, w1 = int(nw * 0.2), max(int(nw * 0.8), int(nw * 0.2) + 1)
@@ -53,8 +55,9 @@ def write_qc(
     worst = [b for b in worst_bscans(confidence, jump_map, 3) if b != fb][:2]
     shown = [fb, *worst]
     nb, nd, nw = data.shape
-    top = max(0, int(np.floor(np.min([surfaces["ILM"][b].min() for b in shown]))) - 30)
-    bottom = min(nd, int(np.ceil(np.max([surfaces["BM"][b].max() for b in shown]))) + 60)
+    ilm, bm = surfaces["ILM"][shown], surfaces["BM"][shown]
+    top = max(0, int(np.floor(np.nanmin(ilm))) - 30) if np.isfinite(ilm).any() else 0
+    bottom = min(nd, int(np.ceil(np.nanmax(bm))) + 60) if np.isfinite(bm).any() else nd
     fig = plt.figure(figsize=(12, 4.2 * len(shown) / 1.5 + 4.5), dpi=80)
     grid = fig.add_gridspec(len(shown) + 1, 2, height_ratios=[1.0] * len(shown) + [1.1])
     lo, hi = np.percentile(data[shown], [0.5, 99.8])
@@ -68,6 +71,13 @@ def write_qc(
         bad = np.flatnonzero(jump_map[b])
         if bad.size:
             ax.plot(bad, np.full(bad.size, top + 3), "|", color="orange", ms=6, label="jump")
+        # regions left without surfaces (oct/regions.py): no retina / no RPE (optic disc)
+        none = ~np.isfinite(surfaces["ILM"][b])
+        no_rpe = ~np.isfinite(surfaces["RPE"][b]) & ~none
+        for mask, colour, label in ((none, "red", "no retina"), (no_rpe, "deepskyblue", "no RPE")):
+            if mask.any():
+                xs = np.flatnonzero(mask)
+                ax.plot(xs, np.full(xs.size, top + 8), "|", color=colour, ms=6, label=label)
         what = "through the fovea" if i == 0 else "worst"
         ax.set_title(
             f"B-scan {b + 1} of {nb} ({what}): median confidence "
@@ -80,11 +90,12 @@ def write_qc(
             ax.legend(loc="lower right", fontsize=7, ncol=6, framealpha=0.5)
     extent = (0, nw * spacing[2], nb * spacing[0], 0)
     ax = fig.add_subplot(grid[-1, 0])
-    rpe_um = (surfaces["RPE"] - np.median(surfaces["RPE"])) * spacing[1] * 1000.0
+    rpe = surfaces["RPE"]
+    rpe_um = (rpe - (np.nanmedian(rpe) if np.isfinite(rpe).any() else 0)) * spacing[1] * 1000.0
     im = ax.imshow(rpe_um, cmap="viridis_r", aspect="auto", extent=extent, interpolation="nearest")
     fig.colorbar(im, ax=ax, label="RPE depth - median (um)")
     ax.axhline((fb + 0.5) * spacing[0], color="white", lw=0.6, ls=":")
-    ax.set_title("RPE height (en face; rows = B-scans)", fontsize=9)
+    ax.set_title("RPE height (en face; rows = B-scans; blank: no RPE)", fontsize=9)
     ax.set_xlabel("mm")
     ax = fig.add_subplot(grid[-1, 1])
     im = ax.imshow(confidence, cmap="magma", vmin=0, vmax=1, aspect="auto", extent=extent,

@@ -12,6 +12,11 @@
 - Low-signal B-scans: median confidence below ``low_signal`` x the volume's median.
 - Unreliable volume: median confidence below ``min_confidence`` (noise, a blank or
   mostly empty scan).
+- Regions without surfaces (NaN, :mod:`octvessel.oct.regions`): A-scans with no retina
+  (tissue cut off at the top of the window, blank A-scans) and A-scans with no RPE (an
+  optic-disc cup); counted in ``no_surface_ascans``, a warning each when more than
+  ``jump_share`` of the A-scans. Confidence is 0 there; the volume's median confidence is
+  taken over the A-scans with an RPE.
 
 Each finding is one line in :func:`assess`'s ``warnings``.
 """
@@ -53,7 +58,8 @@ def confidence_map(
     cfg = config or QualityConfig()
     nb, nd, nw = data.shape
     um = spacing[1] * 1000.0
-    top = np.clip(np.floor(surfaces["ILM"] - cfg.vitreous_um / um), 0, nd).astype(np.intp)
+    ilm = np.nan_to_num(surfaces["ILM"], nan=float(nd))  # no ILM: no vitreous above it
+    top = np.clip(np.floor(ilm - cfg.vitreous_um / um), 0, nd).astype(np.intp)
     # per B-scan vitreous: the rows above its highest ILM (less the margin), subsampled
     rows = np.percentile(top, 2, axis=1).astype(np.intp)
     level = np.zeros(nb, np.float32)
@@ -65,14 +71,26 @@ def confidence_map(
         med = np.median(v)
         level[b] = med
         sigma[b] = max(1.4826 * np.median(np.abs(v - med)), 1e-6 * (abs(med) + 1.0))
-    rpe = np.clip(np.round(surfaces["RPE"]).astype(np.intp), 1, nd - 2)
+    has_rpe = np.isfinite(surfaces["RPE"])
+    rpe = np.clip(np.round(np.where(has_rpe, surfaces["RPE"], 1.0)).astype(np.intp), 1, nd - 2)
     vals = sum(np.take_along_axis(data, (rpe + k)[:, None], axis=1)[:, 0] for k in (-1, 0, 1))
     vals = ndimage.uniform_filter1d(vals / 3.0, 3, axis=1, mode="nearest")
     contrast = (vals - level[:, None]) / sigma[:, None]
     span = np.log(cfg.contrast_high / cfg.contrast_low)
     with np.errstate(divide="ignore", invalid="ignore"):
         level01 = np.log(np.maximum(contrast, 1e-6) / cfg.contrast_low) / span
-    return np.clip(level01, 0.0, 1.0).astype(np.float32)
+    return np.where(has_rpe, np.clip(level01, 0.0, 1.0), 0.0).astype(np.float32)
+
+
+def _filled(h: np.ndarray) -> np.ndarray:
+    """NaN entries take the nearest finite entry (all NaN: zeros)."""
+    bad = ~np.isfinite(h)
+    if not bad.any():
+        return h
+    if bad.all():
+        return np.zeros_like(h)
+    _, (ir, ic) = ndimage.distance_transform_edt(bad, return_indices=True)
+    return h[ir, ic]
 
 
 def assess(
@@ -85,15 +103,16 @@ def assess(
 
     Returns:
         ``{"confidence": float32 (B, W), "jumps": {name: count}, "jump_map": bool (B, W)
-        (any surface jumps), "low_signal_bscans":
-        [indices], "median_confidence": float, "warnings": [str], "config": {...}}``.
+        (any surface jumps), "low_signal_bscans": [indices], "no_surface_ascans":
+        {"no_retina": n, "no_rpe": n}, "median_confidence": float, "warnings": [str], "config": {...}}``.
     """
     cfg = config or QualityConfig()
     nb, nd, nw = data.shape
     conf = confidence_map(data, surfaces, spacing, cfg)
     um = spacing[1] * 1000.0
     warnings: list[str] = []
-    med_conf = float(np.median(conf))
+    has_rpe = np.isfinite(surfaces["RPE"])
+    med_conf = float(np.median(conf[has_rpe])) if has_rpe.any() else 0.0
     if med_conf < cfg.min_confidence:
         warnings.append(
             f"surfaces are unreliable: median confidence {med_conf:.2f} < "
@@ -103,8 +122,9 @@ def assess(
     jump_map = np.zeros((nb, nw), bool)
     size = (min(cfg.jump_window[0], nb), min(cfg.jump_window[1], nw))
     for name, h in surfaces.items():
-        local = ndimage.median_filter(h, size=size, mode="nearest")
-        far = np.abs(h - local) > cfg.jump_um / um
+        known = np.isfinite(h)
+        local = ndimage.median_filter(_filled(h), size=size, mode="nearest")
+        far = known & (np.abs(np.where(known, h, local) - local) > cfg.jump_um / um)
         jump_map |= far
         n = int(far.sum())
         jumps[name] = n
@@ -114,7 +134,24 @@ def assess(
                 f"{cfg.jump_um:g} um from the local median ({size[0]} B-scans x {size[1]} "
                 "A-scans): the surface jumps there"
             )
-    per_bscan = np.median(conf, axis=1)
+    no_retina = ~np.isfinite(surfaces["ILM"])
+    no_rpe = ~has_rpe & ~no_retina
+    regions = {"no_retina": int(no_retina.sum()), "no_rpe": int(no_rpe.sum())}
+    if no_retina.sum() > cfg.jump_share * no_retina.size:
+        warnings.append(
+            f"no retina in {int(no_retina.sum())} A-scans ({100.0 * no_retina.mean():.1f} %): "
+            "the tissue reaches the top of the scan window (wrap-around) or the A-scans are "
+            "blank; no surfaces there (NaN)"
+        )
+    if no_rpe.sum() > cfg.jump_share * no_rpe.size:
+        warnings.append(
+            f"no RPE in {int(no_rpe.sum())} A-scans ({100.0 * no_rpe.mean():.1f} %): an "
+            "optic-disc cup or tissue without outer retina; only the ILM there, OPL, EZ, RPE "
+            "and BM left out (NaN)"
+        )
+    per_bscan = np.array(
+        [np.median(c[k]) if k.any() else 0.0 for c, k in zip(conf, has_rpe, strict=True)]
+    )
     low = [int(b) for b in np.flatnonzero(per_bscan < cfg.low_signal * max(med_conf, 1e-6))]
     if low and med_conf >= cfg.min_confidence:
         shown = ", ".join(str(b + 1) for b in low[:12]) + (" ..." if len(low) > 12 else "")
@@ -128,6 +165,7 @@ def assess(
         "jumps": jumps,
         "jump_map": jump_map,
         "low_signal_bscans": low,
+        "no_surface_ascans": regions,
         "median_confidence": med_conf,
         "warnings": warnings,
         "config": cfg.to_dict(),

@@ -12,20 +12,25 @@ defined with pictures in docs/oct.md):
 - ``BM``: Bruch's membrane, the bright-to-dark edge under the RPE band, made smooth under
   drusen: a lower envelope of that edge (drusen lift the RPE, not BM).
 
+Where there is no layered retina the surfaces are NaN (step 5).
+
 Method (Chiu et al., Opt. Express 2010, adapted):
 
 1. Coarse grid (``coarse_um`` x ``coarse_lateral_um`` blocks), Gaussian smoothing, and
    oriented axial gradients normalised to [0, 1]: ``rise`` (dark to bright) and ``fall``.
 2. Per B-scan shortest paths (:func:`octvessel.oct.graph_search.shortest_path`) on the
    coarse grid, in this order, each bounded by the surfaces already found: the RPE band
-   (bright, with a strong fall below it), ILM (rise, at least ``min_retina_um`` above the
+   (a thin bright band, with a strong fall below it), ILM (rise, at least ``min_retina_um`` above the
    RPE), BM (fall below the RPE), EZ (rise above the RPE), OPL (fall between ILM and EZ).
 3. Across B-scans: a median of the stacked height maps over ``median_bscans`` B-scans x
    ``median_columns`` coarse A-scans, then each surface is searched again on the full grid
    in a narrow band (``band_um``) around it, with the same ordering constraints, and
    located to a fraction of a sample.
-4. BM smoothing under drusen (:func:`lower_envelope`), and a final ordering
-   ILM < OPL < EZ < RPE < BM.
+4. BM smoothing under drusen (:func:`~octvessel.oct.envelope.lower_envelope`, a local
+   robust fit), and a final ordering ILM < OPL < EZ < RPE < BM.
+5. Regions without a layered retina (:mod:`octvessel.oct.regions`: the tissue cut off at
+   the top of the window, no RPE as in an optic-disc cup) are left out: NaN (all five
+   surfaces, or all but the ILM).
 """
 
 from __future__ import annotations
@@ -37,7 +42,9 @@ from scipy import ndimage
 
 from octvessel.config import JsonConfig
 from octvessel.errors import UsageError
+from octvessel.oct.envelope import lower_envelope
 from octvessel.oct.graph_search import BIG, band_windows, shortest_path, subsample_peak
+from octvessel.oct.regions import no_retina_masks
 
 __all__ = ["SURFACES", "SurfaceConfig", "find_surfaces", "lower_envelope"]
 
@@ -67,7 +74,15 @@ class SurfaceConfig(JsonConfig):
             ones are weighted down as bm_near_um / distance (the choroid's falls).
         rpe_near_um: likewise for the RPE band below the EZ edge.
         bm_max_um: largest RPE..BM distance (drusen higher than this are cut).
-        bm_degree: polynomial degree of BM along a B-scan (:func:`lower_envelope`).
+        bm_smooth_um: Gaussian window (sigma, along the B-scan) of the local fit that
+            makes BM smooth under drusen (:func:`lower_envelope`).
+        bm_tolerance_um: least elevation above that fit counted as a druse.
+        bm_sigmas: the elevation threshold in robust standard deviations of the edge.
+        rpe_line_um: scale of the thin-band filter of the coarse RPE search.
+        regions: leave surfaces out (NaN) where there is no layered retina
+            (:mod:`octvessel.oct.regions`: the retina cut off at the top of the window,
+            no RPE as in an optic-disc cup); top_level, top_margin_um, disc_retina_um,
+            disc_contrast and disc_min_um are its thresholds.
     """
 
     coarse_um: float = 8.0
@@ -85,13 +100,23 @@ class SurfaceConfig(JsonConfig):
     median_columns: int = 5
     band_um: float = 30.0
     fine_jump: int = 2
-    bm_degree: int = 4
+    bm_smooth_um: float = 600.0
+    bm_tolerance_um: float = 8.0
+    bm_sigmas: float = 2.5
+    rpe_line_um: float = 30.0
+    regions: bool = True
+    top_level: float = 0.4
+    top_margin_um: float = 10.0
+    disc_retina_um: float = 150.0
+    disc_contrast: float = 0.15
+    disc_min_um: float = 500.0
     bm_near_um: float = 30.0
     rpe_near_um: float = 45.0
     bm_max_um: float = 150.0
 
     def __post_init__(self) -> None:
-        for name in ("coarse_um", "coarse_lateral_um", "max_slope", "band_um"):
+        for name in ("coarse_um", "coarse_lateral_um", "max_slope", "band_um", "bm_smooth_um",
+                     "bm_tolerance_um", "rpe_line_um"):  # fmt: skip
             if not getattr(self, name) > 0:
                 raise UsageError(f"{name}={getattr(self, name)!r} is not valid; expected > 0")
         for name in ("median_bscans", "median_columns"):
@@ -113,7 +138,8 @@ def find_surfaces(
     Returns:
         (surfaces, scores): surfaces name -> float32 (B, W) depth in samples, ordered
         ILM < OPL < EZ < RPE < BM; scores name -> float32 (B, W) in [0, 1], the
-        normalised edge / band strength at the surface (used for confidence).
+        normalised edge / band strength at the surface (used for confidence); NaN / 0
+        where there is no layered retina (step 5).
     """
     cfg = config or SurfaceConfig()
     nb, nd, nw = data.shape
@@ -143,14 +169,23 @@ def find_surfaces(
         p = shortest_path(c[:, z0:z1], jump_c, cfg.jump_cost).astype(np.float32) + z0
         return _median(p, cfg)
 
-    # RPE band: bright, with a strong fall within ~30 um below it
+    # RPE band: a thin bright band (a thick bright RNFL near the disc flattens out in
+    # this difference of Gaussians), with a strong fall within ~30 um below it
+    line = cfg.rpe_line_um / cz
+    wide = ndimage.gaussian_filter1d(sm, line, axis=1, mode="nearest", truncate=2.5)
+    thin = np.clip(sm - wide, 0, None)
     below = ndimage.maximum_filter1d(fall, max(2, int(round(30 / cz))), axis=1, origin=-1)
-    band = _unit(sm) * below
+    band = _unit(thin) * below
     # ILM: a rise with only dark vitreous above it (the running maximum of the
     # intensity above is low), so neither the EZ in the fovea nor a bright RNFL wins
     above = np.maximum.accumulate(sm, axis=1)
     vitreous = np.clip(1.0 - above / cfg.vitreous_level, 0.0, 1.0)
-    ilm_c = path(-(rise * vitreous), None, None)
+    ilm_cost = rise * vitreous
+    # the step from blank padding at the top of the B-scan into the vitreous is no edge
+    lead = _first_signal(data)
+    first = (lead[:, (fa - 1) // 2 :: fa][:, : sm.shape[2]] // fd).astype(np.float32)
+    ilm_cost[zc <= first[:, None, :] + 2] = 0.0
+    ilm_c = path(-ilm_cost, None, None)
     # the RPE complex, bright with a fall below and some retina above; may pass under drusen
     outer = path(-band, ilm_c + cfg.min_retina_um / cz, None)
     # EZ: the strong rise from the dark ONL, lifted with the RPE over drusen
@@ -202,41 +237,46 @@ def find_surfaces(
         shift = 0.0 if kind == "ridge" else 0.5  # edges sit between samples j and j + 1
         out[name] = (subsample_peak(score, k) + (centre - r) + shift).astype(np.float32)
         scores[name] = np.take_along_axis(score, k[:, None], axis=1)[:, 0]
-    bm = lower_envelope(out["BM"], cfg.bm_degree)  # at most bm_max_um under the RPE
+    bm = lower_envelope(  # at most bm_max_um under the RPE
+        out["BM"], cfg.bm_smooth_um / um_x, cfg.bm_tolerance_um / um_z, cfg.bm_sigmas
+    )
     bm = np.minimum(bm, out["RPE"] + cfg.bm_max_um / um_z)
-    out["BM"] = np.maximum(bm, out["RPE"] + 1.0)
-    return _ordered(out, nd), scores
-
-
-def lower_envelope(
-    h: np.ndarray, degree: int = 4, tolerance: float = 2.0, iterations: int = 6
-) -> np.ndarray:
-    """A smooth surface (B, W) through ``h`` that ignores local elevations (drusen).
-
-    Per B-scan, a least-squares polynomial of ``degree`` in the A-scan position, fitted
-    again with zero weight on the A-scans more than ``tolerance`` samples above it
-    (smaller depth: lifted by drusen) or ``4 tolerance`` below it (outliers), so
-    elevations drop out of the fit. Vectorised over B-scans (batched normal equations).
-    """
-    nb, nw = h.shape
-    t = np.linspace(-1.0, 1.0, nw)
-    v = np.stack([t**k for k in range(degree + 1)], axis=1)  # (W, P)
-    y = h.astype(np.float64)
-    w = np.ones_like(y)
-    fit = y
-    for _ in range(iterations):
-        a = np.einsum("bw,wp,wq->bpq", w, v, v) + 1e-9 * np.eye(degree + 1)
-        rhs = np.einsum("bw,wp,bw->bp", w, v, y)
-        coef = np.linalg.solve(a, rhs[:, :, None])[:, :, 0]
-        fit = coef @ v.T
-        r = y - fit
-        w_new = ((r >= -tolerance) & (r <= 4 * tolerance)).astype(np.float64)
-        enough = w_new.sum(axis=1, keepdims=True) >= max(2 * (degree + 1), nw // 10)
-        w = np.where(enough, w_new, w)
-    return fit.astype(np.float32)
+    out["BM"] = np.where(np.isfinite(bm), np.maximum(bm, out["RPE"] + 1.0), out["BM"])
+    out = _ordered(out, nd)
+    if cfg.regions:  # no surface where there is no layered retina (oct/regions.py)
+        top, disc = no_retina_masks(
+            sm, first, ilm_c, rpe_c, cz, um_x * fa,
+            top_level=cfg.top_level, top_margin_um=cfg.top_margin_um,
+            disc_retina_um=cfg.disc_retina_um, disc_contrast=cfg.disc_contrast,
+            disc_min_um=cfg.disc_min_um, keep_share=0.1,
+        )  # fmt: skip
+        cols = np.minimum(np.arange(nw) // fa, top.shape[1] - 1)
+        top, disc = top[:, cols], disc[:, cols]
+        # an ILM at the top of the window is the window's edge, not the retina's
+        top |= out["ILM"] < lead + cfg.top_margin_um / um_z
+        for name in SURFACES:
+            out[name][top | (disc & (name != "ILM"))] = np.nan
+            scores[name][top | (disc & (name != "ILM"))] = 0.0
+    return out, scores
 
 
 # ------------------------------------------------------------------------------ helpers
+
+
+def _first_signal(data: np.ndarray) -> np.ndarray:
+    """Per A-scan, the first sample below the leading run of blank samples (B, W) float32.
+
+    Some exports pad the top of a B-scan with samples at exactly the minimum value; the
+    step from that padding into the noise of the vitreous is no tissue edge. Only the top
+    64 samples are searched (padding is a few rows); a blank A-scan gives the depth.
+    """
+    nd = data.shape[1]
+    low = data.min()
+    k = min(nd, 64)
+    signal = data[:, :k] > low
+    lead = np.where(signal.any(axis=1), np.argmax(signal, axis=1), k)
+    lead = np.where(data.max(axis=1) <= low, nd, lead)
+    return lead.astype(np.float32)
 
 
 def _near_weight(distance: np.ndarray, scale: float) -> np.ndarray:
