@@ -15,7 +15,8 @@ Steps (all vectorised with scipy.ndimage, no per-pixel Python loop):
    smoothed by a moving average of ``SMOOTH`` points before summing (see
    :func:`_path_lengths`). A segment reaches on to the centroid of each cluster it
    touches, so the length through a branch point is counted once and nothing is lost.
-5. Spurs: a segment with one free end whose other end touches a cluster of 3 or more
+5. Spurs: a segment with one free end (or none, when its last pixel touches the junction
+   cluster itself, as a one-pixel bump of a stair does) whose other end touches a cluster of 3 or more
    segments is pruned when its length is below the *spur length*: the vessel's diameter at
    the cluster (2 x the distance to background there) plus one pixel (the larger pixel
    side), or ``spur_mm`` when given. Skeletons of wide vessels grow such spurs from bumps
@@ -23,7 +24,8 @@ Steps (all vectorised with scipy.ndimage, no per-pixel Python loop):
    rounds).
 6. Clusters touched by exactly two segments are no branch points (a kink of the
    skeleton): those segments are chained into one. Clusters touched by 3 or more are
-   branch points; by one, end points.
+   branch points, placed where their arms' centre lines meet
+   (:mod:`octvessel.morphometry.nodes`), not at the cluster's centroid; by one, end points.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
+
+from octvessel.morphometry.nodes import place_branch_points
 
 EIGHT = np.ones((3, 3), bool)
 #: half of the 8-neighbourhood: each neighbouring pair is visited once
@@ -144,7 +148,7 @@ def _structure(skel: np.ndarray, spacing: tuple[float, float]) -> dict:
     first = np.ones(a_seg.size, bool)
     first[1:] = (a_seg[1:] != a_seg[:-1]) | (a_cl[1:] != a_cl[:-1])
     a_seg, a_cl, a_pix = a_seg[first], a_cl[first], a_pix[first]
-    seg_len, pix = _path_lengths(
+    seg_len, pix, walks = _path_lengths(
         seg, n_seg, np.concatenate(nbr_a), np.concatenate(nbr_b), a_seg, a_pix,
         centroids[a_cl - 1] if a_cl.size else np.zeros((0, 2)), spacing,
     )  # fmt: skip
@@ -162,6 +166,8 @@ def _structure(skel: np.ndarray, spacing: tuple[float, float]) -> dict:
         "n_seg": n_seg,
         "seg_len": seg_len,
         "pixel_length": pix,
+        "walks": walks,
+        "att_pix": a_pix,
         "att_seg": a_seg,
         "att_cl": a_cl,
         "ends": np.stack([end_r, end_c], 1).astype(float),
@@ -179,8 +185,9 @@ def _path_lengths(
     a_pix: np.ndarray,
     a_xy: np.ndarray,
     spacing: tuple[float, float],
-) -> tuple[np.ndarray, np.ndarray]:
-    """Length of every segment (mm, index = label) and the length per pixel (H x W).
+) -> tuple[np.ndarray, np.ndarray, dict[int, np.ndarray]]:
+    """Length of every segment (mm, index = label), the length per pixel (H x W), and
+    each segment's pixels (flat indices) in walking order.
 
     Each segment is walked end to end, reaching on to the centroids of the clusters it
     touches; the points (in mm) are smoothed by a moving average over SMOOTH points (ends
@@ -207,6 +214,7 @@ def _path_lengths(
     seg_len = np.zeros(n_seg + 1)
     pix = np.zeros(flat.size)
     sr, sc = spacing
+    walks: dict[int, np.ndarray] = {}
     for s_ in range(1, n_seg + 1):
         members = by_seg[s_]
         ends = members[fill[members] <= 1]
@@ -220,7 +228,8 @@ def _path_lengths(
                 break
             path.append(int(nxt))
             prev, cur = cur, int(nxt)
-        rr, cc = np.divmod(np.asarray(path), shape[1])
+        walks[s_] = np.asarray(path)
+        rr, cc = np.divmod(walks[s_], shape[1])
         pts = np.stack([rr, cc], 1).astype(float)
         owner = list(path)
         head, tail = [], []
@@ -246,7 +255,7 @@ def _path_lengths(
         seg_len[s_] = steps.sum()
         np.add.at(pix, owner[:-1], steps / 2)
         np.add.at(pix, owner[1:], steps / 2)
-    return seg_len, pix.reshape(shape)
+    return seg_len, pix.reshape(shape), walks
 
 
 def _free_ends(st: dict) -> np.ndarray:
@@ -279,7 +288,8 @@ def build_graph(
         degree = np.bincount(st["att_cl"], minlength=len(st["centroids"]) + 1)
         free = _free_ends(st)
         n_att = np.bincount(st["att_seg"], minlength=st["n_seg"] + 1)
-        cand = np.flatnonzero((free == 1) & (n_att == 1))
+        # a terminal segment: one free end, or none when its last pixel touches the junction
+        cand = np.flatnonzero((free <= 1) & (n_att == 1))
         prune = []
         if cand.size:
             cl_of = np.zeros(st["n_seg"] + 1, int)
@@ -307,11 +317,14 @@ def build_graph(
         skel = skel & ~np.isin(st["segments"], kept)
     else:
         st = _structure(skel, spacing)
-    return _finish(skel, st, spacing)
+    return _finish(skel, st, spacing, distance_mm)
 
 
-def _finish(skel: np.ndarray, st: dict, spacing: tuple[float, float]) -> CentreGraph:
-    """Chain segments through degree-2 clusters; collect nodes."""
+def _finish(
+    skel: np.ndarray, st: dict, spacing: tuple[float, float], distance_mm: np.ndarray
+) -> CentreGraph:
+    """Chain segments through degree-2 clusters; collect nodes (branch points placed by
+    :func:`octvessel.morphometry.nodes.place_branch_points`)."""
     sr, sc = spacing
     n_seg, centroids = st["n_seg"], st["centroids"]
     degree = np.bincount(st["att_cl"], minlength=len(centroids) + 1)
@@ -351,7 +364,7 @@ def _finish(skel: np.ndarray, st: dict, spacing: tuple[float, float]) -> CentreG
             (r0, c0), (r1, c1) = ends[0], ends[-1]
             chord = float(np.hypot((r1 - r0) * sr, (c1 - c0) * sc))
         chains.append(Chain(tuple(segs), length, chord))
-    branch = centroids[np.flatnonzero(degree[1:] >= 3)]
+    branch = place_branch_points(st, np.flatnonzero(degree[1:] >= 3) + 1, distance_mm, spacing)
     cl_ends = centroids[np.flatnonzero(degree[1:] == 1)]
     end_points = np.concatenate([st["ends"][free[st["end_seg"]] >= 1], cl_ends]).reshape(-1, 2)
     return CentreGraph(
