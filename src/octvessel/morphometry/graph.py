@@ -110,8 +110,11 @@ def _neighbours(img: np.ndarray) -> np.ndarray:
     return (n - img).astype(np.uint8)
 
 
-def _structure(skel: np.ndarray, spacing: tuple[float, float]) -> dict:
-    """Labels, lengths and attachments of one skeleton (no pruning)."""
+def _structure(
+    skel: np.ndarray, spacing: tuple[float, float], max_pixels: int | None = None
+) -> dict:
+    """Labels, lengths and attachments of one skeleton (no pruning); with ``max_pixels``,
+    segments of more pixels are not walked (length inf: for the spur search only)."""
     sr, sc = spacing
     shape = skel.shape
     junction = skel & (_neighbours(skel) >= 3)
@@ -150,7 +153,7 @@ def _structure(skel: np.ndarray, spacing: tuple[float, float]) -> dict:
     a_seg, a_cl, a_pix = a_seg[first], a_cl[first], a_pix[first]
     seg_len, pix, walks = _path_lengths(
         seg, n_seg, np.concatenate(nbr_a), np.concatenate(nbr_b), a_seg, a_pix,
-        centroids[a_cl - 1] if a_cl.size else np.zeros((0, 2)), spacing,
+        centroids[a_cl - 1] if a_cl.size else np.zeros((0, 2)), spacing, max_pixels,
     )  # fmt: skip
     # free ends: segment pixels with <= 1 segment neighbour that touch no junction pixel
     near_j = ndimage.binary_dilation(junction, EIGHT)
@@ -185,6 +188,7 @@ def _path_lengths(
     a_pix: np.ndarray,
     a_xy: np.ndarray,
     spacing: tuple[float, float],
+    max_pixels: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, dict[int, np.ndarray]]:
     """Length of every segment (mm, index = label), the length per pixel (H x W), and
     each segment's pixels (flat indices) in walking order.
@@ -217,6 +221,9 @@ def _path_lengths(
     walks: dict[int, np.ndarray] = {}
     for s_ in range(1, n_seg + 1):
         members = by_seg[s_]
+        if max_pixels is not None and members.size > max_pixels:
+            seg_len[s_] = np.inf
+            continue
         ends = members[fill[members] <= 1]
         start = int(ends[0]) if ends.size else int(members[0])
         path = [start]
@@ -283,8 +290,11 @@ def build_graph(
     if distance_mm is None:
         distance_mm = ndimage.distance_transform_edt(mask, sampling=spacing)
     pixel = max(spacing)
+    # no spur is longer than this; a segment of more pixels needs no walk to know it
+    longest = spur_mm if spur_mm is not None else 2 * float(distance_mm.max()) + pixel
+    max_pixels = int(2 * longest / min(spacing)) + 4
     for _ in range(8):
-        st = _structure(skel, spacing)
+        st = _structure(skel, spacing, max_pixels)
         degree = np.bincount(st["att_cl"], minlength=len(st["centroids"]) + 1)
         free = _free_ends(st)
         n_att = np.bincount(st["att_seg"], minlength=st["n_seg"] + 1)
@@ -315,8 +325,7 @@ def build_graph(
                 seen.add(cl_of_p[s])
                 kept.append(s)
         skel = skel & ~np.isin(st["segments"], kept)
-    else:
-        st = _structure(skel, spacing)
+    st = _structure(skel, spacing)
     return _finish(skel, st, spacing, distance_mm)
 
 
