@@ -54,6 +54,27 @@ def test_t_junction_is_one_branch_point_and_spurs_are_pruned():
     assert len(g.end_points) == 3
 
 
+def _y_split(half_angle_deg, radius=3.5, split=(100.0, 80.0)):
+    """A Y of three straight capsules (radius px) meeting at ``split``: parent to the left."""
+    yy, xx = np.mgrid[:200, :260].astype(float)
+
+    def arm(angle, length):
+        d = np.array([np.sin(angle), np.cos(angle)])
+        t = np.clip((yy - split[0]) * d[0] + (xx - split[1]) * d[1], 0, length)
+        return np.hypot(yy - split[0] - t * d[0], xx - split[1] - t * d[1]) <= radius
+
+    a = np.radians(half_angle_deg)
+    return arm(np.pi, 70) | arm(a, 140) | arm(-a, 140)
+
+
+@pytest.mark.parametrize("half_angle", [20, 30, 45])
+def test_y_split_branch_point_is_where_the_arms_meet(half_angle):
+    g = build_graph(_y_split(half_angle), (0.01, 0.01))
+    assert len(g.branch_points) == 1
+    r, c = g.branch_points[0]
+    assert abs(r - 100) <= 1 and abs(c - 80) <= 2.5  # the skeleton's fork is 2-7 px right
+
+
 def test_fractal_dimension_of_line_and_plane():
     line = np.zeros((256, 256), bool)
     line[128, :] = True
