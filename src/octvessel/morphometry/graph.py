@@ -201,14 +201,16 @@ def _path_lengths(
     """
     shape = seg.shape
     flat = seg.ravel()
+    # each pixel's first two segment neighbours (at most 2, since junctions are removed)
     link = np.full((flat.size, 2), -1, np.int64)
-    fill = np.zeros(flat.size, np.int8)
-    for x, y in ((na, nb), (nb, na)):
-        for k in range(x.size):  # at most 2 neighbours each, since junctions are removed
-            i = x[k]
-            if fill[i] < 2:
-                link[i, fill[i]] = y[k]
-                fill[i] += 1
+    xs, ys = np.concatenate([na, nb]), np.concatenate([nb, na])
+    order = np.argsort(xs, kind="stable")
+    xs, ys = xs[order], ys[order]
+    starts = np.flatnonzero(np.r_[True, xs[1:] != xs[:-1]]) if xs.size else np.zeros(0, int)
+    rank = np.arange(xs.size) - np.repeat(starts, np.diff(np.r_[starts, xs.size]))
+    for k in (0, 1):
+        link[xs[rank == k], k] = ys[rank == k]
+    fill = np.minimum(np.bincount(xs, minlength=flat.size), 2).astype(np.int8)
     pixels = np.flatnonzero(flat)
     by_seg = np.split(pixels[np.argsort(flat[pixels], kind="stable")],
                       np.cumsum(np.bincount(flat[pixels], minlength=n_seg + 1))[:-1])  # fmt: skip
