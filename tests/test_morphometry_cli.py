@@ -75,3 +75,16 @@ def test_bad_input_exit_2_nothing_written(make, extra, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "Traceback" not in err[0]
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_report_of_a_measure_folder(mask_dir, tmp_path):
+    from octvessel.report.kinds import build_report, detect_kind
+
+    out = tmp_path / "out"
+    assert main(["measure", "-i", str(mask_dir), "-o", str(out), "--fovea", "60,80",
+                 "--laterality", "OD"]) == 0  # fmt: skip
+    assert detect_kind(out) == "measure"
+    html = build_report(out)
+    assert "Morphometry (octvessel measure)" in html and "ETDRS sectors" in html
+    assert "inner_nasal" in html and "prediction.json" in html
+    assert main(["report", str(out)]) == 0 and (out / "report.html").is_file()

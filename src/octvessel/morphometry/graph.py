@@ -15,7 +15,8 @@ Steps (all vectorised with scipy.ndimage, no per-pixel Python loop):
    smoothed by a moving average of ``SMOOTH`` points before summing (see
    :func:`_path_lengths`). A segment reaches on to the centroid of each cluster it
    touches, so the length through a branch point is counted once and nothing is lost.
-5. Spurs: a segment with one free end whose other end touches a cluster of 3 or more
+5. Spurs: a segment with one free end (or none, when its last pixel touches the junction
+   cluster itself, as a one-pixel bump of a stair does) whose other end touches a cluster of 3 or more
    segments is pruned when its length is below the *spur length*: the vessel's diameter at
    the cluster (2 x the distance to background there) plus one pixel (the larger pixel
    side), or ``spur_mm`` when given. Skeletons of wide vessels grow such spurs from bumps
@@ -23,7 +24,8 @@ Steps (all vectorised with scipy.ndimage, no per-pixel Python loop):
    rounds).
 6. Clusters touched by exactly two segments are no branch points (a kink of the
    skeleton): those segments are chained into one. Clusters touched by 3 or more are
-   branch points; by one, end points.
+   branch points, placed where their arms' centre lines meet
+   (:mod:`octvessel.morphometry.nodes`), not at the cluster's centroid; by one, end points.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
+
+from octvessel.morphometry.nodes import place_branch_points
 
 EIGHT = np.ones((3, 3), bool)
 #: half of the 8-neighbourhood: each neighbouring pair is visited once
@@ -106,8 +110,11 @@ def _neighbours(img: np.ndarray) -> np.ndarray:
     return (n - img).astype(np.uint8)
 
 
-def _structure(skel: np.ndarray, spacing: tuple[float, float]) -> dict:
-    """Labels, lengths and attachments of one skeleton (no pruning)."""
+def _structure(
+    skel: np.ndarray, spacing: tuple[float, float], max_pixels: int | None = None
+) -> dict:
+    """Labels, lengths and attachments of one skeleton (no pruning); with ``max_pixels``,
+    segments of more pixels are not walked (length inf: for the spur search only)."""
     sr, sc = spacing
     shape = skel.shape
     junction = skel & (_neighbours(skel) >= 3)
@@ -144,9 +151,9 @@ def _structure(skel: np.ndarray, spacing: tuple[float, float]) -> dict:
     first = np.ones(a_seg.size, bool)
     first[1:] = (a_seg[1:] != a_seg[:-1]) | (a_cl[1:] != a_cl[:-1])
     a_seg, a_cl, a_pix = a_seg[first], a_cl[first], a_pix[first]
-    seg_len, pix = _path_lengths(
+    seg_len, pix, walks = _path_lengths(
         seg, n_seg, np.concatenate(nbr_a), np.concatenate(nbr_b), a_seg, a_pix,
-        centroids[a_cl - 1] if a_cl.size else np.zeros((0, 2)), spacing,
+        centroids[a_cl - 1] if a_cl.size else np.zeros((0, 2)), spacing, max_pixels,
     )  # fmt: skip
     # free ends: segment pixels with <= 1 segment neighbour that touch no junction pixel
     near_j = ndimage.binary_dilation(junction, EIGHT)
@@ -162,6 +169,8 @@ def _structure(skel: np.ndarray, spacing: tuple[float, float]) -> dict:
         "n_seg": n_seg,
         "seg_len": seg_len,
         "pixel_length": pix,
+        "walks": walks,
+        "att_pix": a_pix,
         "att_seg": a_seg,
         "att_cl": a_cl,
         "ends": np.stack([end_r, end_c], 1).astype(float),
@@ -179,8 +188,10 @@ def _path_lengths(
     a_pix: np.ndarray,
     a_xy: np.ndarray,
     spacing: tuple[float, float],
-) -> tuple[np.ndarray, np.ndarray]:
-    """Length of every segment (mm, index = label) and the length per pixel (H x W).
+    max_pixels: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, dict[int, np.ndarray]]:
+    """Length of every segment (mm, index = label), the length per pixel (H x W), and
+    each segment's pixels (flat indices) in walking order.
 
     Each segment is walked end to end, reaching on to the centroids of the clusters it
     touches; the points (in mm) are smoothed by a moving average over SMOOTH points (ends
@@ -190,14 +201,16 @@ def _path_lengths(
     """
     shape = seg.shape
     flat = seg.ravel()
+    # each pixel's first two segment neighbours (at most 2, since junctions are removed)
     link = np.full((flat.size, 2), -1, np.int64)
-    fill = np.zeros(flat.size, np.int8)
-    for x, y in ((na, nb), (nb, na)):
-        for k in range(x.size):  # at most 2 neighbours each, since junctions are removed
-            i = x[k]
-            if fill[i] < 2:
-                link[i, fill[i]] = y[k]
-                fill[i] += 1
+    xs, ys = np.concatenate([na, nb]), np.concatenate([nb, na])
+    order = np.argsort(xs, kind="stable")
+    xs, ys = xs[order], ys[order]
+    starts = np.flatnonzero(np.r_[True, xs[1:] != xs[:-1]]) if xs.size else np.zeros(0, int)
+    rank = np.arange(xs.size) - np.repeat(starts, np.diff(np.r_[starts, xs.size]))
+    for k in (0, 1):
+        link[xs[rank == k], k] = ys[rank == k]
+    fill = np.minimum(np.bincount(xs, minlength=flat.size), 2).astype(np.int8)
     pixels = np.flatnonzero(flat)
     by_seg = np.split(pixels[np.argsort(flat[pixels], kind="stable")],
                       np.cumsum(np.bincount(flat[pixels], minlength=n_seg + 1))[:-1])  # fmt: skip
@@ -207,8 +220,12 @@ def _path_lengths(
     seg_len = np.zeros(n_seg + 1)
     pix = np.zeros(flat.size)
     sr, sc = spacing
+    walks: dict[int, np.ndarray] = {}
     for s_ in range(1, n_seg + 1):
         members = by_seg[s_]
+        if max_pixels is not None and members.size > max_pixels:
+            seg_len[s_] = np.inf
+            continue
         ends = members[fill[members] <= 1]
         start = int(ends[0]) if ends.size else int(members[0])
         path = [start]
@@ -220,7 +237,8 @@ def _path_lengths(
                 break
             path.append(int(nxt))
             prev, cur = cur, int(nxt)
-        rr, cc = np.divmod(np.asarray(path), shape[1])
+        walks[s_] = np.asarray(path)
+        rr, cc = np.divmod(walks[s_], shape[1])
         pts = np.stack([rr, cc], 1).astype(float)
         owner = list(path)
         head, tail = [], []
@@ -246,7 +264,7 @@ def _path_lengths(
         seg_len[s_] = steps.sum()
         np.add.at(pix, owner[:-1], steps / 2)
         np.add.at(pix, owner[1:], steps / 2)
-    return seg_len, pix.reshape(shape)
+    return seg_len, pix.reshape(shape), walks
 
 
 def _free_ends(st: dict) -> np.ndarray:
@@ -274,12 +292,16 @@ def build_graph(
     if distance_mm is None:
         distance_mm = ndimage.distance_transform_edt(mask, sampling=spacing)
     pixel = max(spacing)
+    # no spur is longer than this; a segment of more pixels needs no walk to know it
+    longest = spur_mm if spur_mm is not None else 2 * float(distance_mm.max()) + pixel
+    max_pixels = int(2 * longest / min(spacing)) + 4
     for _ in range(8):
-        st = _structure(skel, spacing)
+        st = _structure(skel, spacing, max_pixels)
         degree = np.bincount(st["att_cl"], minlength=len(st["centroids"]) + 1)
         free = _free_ends(st)
         n_att = np.bincount(st["att_seg"], minlength=st["n_seg"] + 1)
-        cand = np.flatnonzero((free == 1) & (n_att == 1))
+        # a terminal segment: one free end, or none when its last pixel touches the junction
+        cand = np.flatnonzero((free <= 1) & (n_att == 1))
         prune = []
         if cand.size:
             cl_of = np.zeros(st["n_seg"] + 1, int)
@@ -305,13 +327,15 @@ def build_graph(
                 seen.add(cl_of_p[s])
                 kept.append(s)
         skel = skel & ~np.isin(st["segments"], kept)
-    else:
-        st = _structure(skel, spacing)
-    return _finish(skel, st, spacing)
+    st = _structure(skel, spacing)
+    return _finish(skel, st, spacing, distance_mm)
 
 
-def _finish(skel: np.ndarray, st: dict, spacing: tuple[float, float]) -> CentreGraph:
-    """Chain segments through degree-2 clusters; collect nodes."""
+def _finish(
+    skel: np.ndarray, st: dict, spacing: tuple[float, float], distance_mm: np.ndarray
+) -> CentreGraph:
+    """Chain segments through degree-2 clusters; collect nodes (branch points placed by
+    :func:`octvessel.morphometry.nodes.place_branch_points`)."""
     sr, sc = spacing
     n_seg, centroids = st["n_seg"], st["centroids"]
     degree = np.bincount(st["att_cl"], minlength=len(centroids) + 1)
@@ -351,7 +375,7 @@ def _finish(skel: np.ndarray, st: dict, spacing: tuple[float, float]) -> CentreG
             (r0, c0), (r1, c1) = ends[0], ends[-1]
             chord = float(np.hypot((r1 - r0) * sr, (c1 - c0) * sc))
         chains.append(Chain(tuple(segs), length, chord))
-    branch = centroids[np.flatnonzero(degree[1:] >= 3)]
+    branch = place_branch_points(st, np.flatnonzero(degree[1:] >= 3) + 1, distance_mm, spacing)
     cl_ends = centroids[np.flatnonzero(degree[1:] == 1)]
     end_points = np.concatenate([st["ends"][free[st["end_seg"]] >= 1], cl_ends]).reshape(-1, 2)
     return CentreGraph(

@@ -27,15 +27,17 @@ from octvessel.report.sections import (
 
 REPORT_NAME = layout.REPORT
 VIEWER_FRAGMENT = "viewer.html"  # the linked OCT viewer a demo writes (report/viewer.py)
-KINDS = ("cv", "evaluation", "variants", "run", "demo", "oct")
+KINDS = ("cv", "evaluation", "variants", "run", "demo", "oct", "measure")
 
 
 def detect_kind(path: str | Path) -> str:
-    """What the folder holds: ``"cv"``, ``"evaluation"``, ``"run"`` or ``"demo"``.
+    """What the folder holds: ``"cv"``, ``"evaluation"``, ``"variants"``, ``"run"``, ``"demo"``, ``"oct"``
+    or ``"measure"``.
 
     cv: ``cv.json`` + ``splits.json``; evaluation: ``metrics.json`` of ``octvessel
     evaluate`` (pooled and per-image values); demo: ``metrics.json`` of ``octvessel demo``;
-    run: ``train_config.json``.
+    run: ``train_config.json``; measure: ``measurements.json`` of ``octvessel measure``;
+    oct: reconstruction sidecars.
     """
     p = Path(path)
     if not p.is_dir():
@@ -44,6 +46,10 @@ def detect_kind(path: str | Path) -> str:
         return "cv"
     if (p / layout.EVALUATION_VARIANTS).is_file() and not (p / layout.METRICS_JSON).is_file():
         return "variants"
+    from octvessel.morphometry.report_section import is_measure_folder  # morphometry hook
+
+    if is_measure_folder(p):
+        return "measure"
     if (p / layout.METRICS_JSON).is_file():
         m = read_json(p / layout.METRICS_JSON)
         if isinstance(m, dict) and "pooled" in m and "per_image" in m:
@@ -387,6 +393,15 @@ def _oct_report(d: Path, page: Page, config: ReportConfig) -> None:
     versions_section(page, generator_facts())
 
 
+def _measure_report(d: Path, page: Page, config: ReportConfig) -> None:
+    """``octvessel measure`` folder: the table (whole image and per sector) and pictures."""
+    from octvessel.morphometry.report_section import measure_report
+
+    page.h(1, config.title or f"Morphometry {d.name}")
+    measure_report(page, d)
+    versions_section(page, generator_facts())
+
+
 def build_report(path: str | Path, config: ReportConfig | None = None) -> str:
     """The HTML text of the report of a run, evaluation or cv folder."""
     config = config or ReportConfig()
@@ -397,6 +412,7 @@ def build_report(path: str | Path, config: ReportConfig | None = None) -> str:
     builders["demo"] = _demo_report
     builders["oct"] = _oct_report
     builders["variants"] = _variants_report
+    builders["measure"] = _measure_report
     builders[kind](d, page, config)
     return page.render()
 

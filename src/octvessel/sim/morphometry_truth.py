@@ -12,13 +12,29 @@ isotropic one):
   children of a split before they part: closer than the larger radius, directions within
   25 degrees) the stretch is counted once, as the mask shows one vessel there;
 - ``mean_diameter_um``: the length-weighted mean of 2 x radius over those steps;
-- ``crossings``: points where two vessels that do not branch from each other touch (a
-  binary mask cannot tell a crossing from two branch points), with ``crossing_reach_mm``
-  (per crossing, the summed diameters of the two vessels plus 3 pixels): checks leave
-  branch points that close to a crossing out;
-- ``branch_points``: every point where three or more drawn segments meet (a split with
-  both children drawn, a side branch that was drawn, the disc when >= 3 trunks leave it),
-  inside the image, in (row, col) pixels of the target grid.
+- ``crossings`` (with ``crossing_reach_mm``, per zone: the summed diameters of the two
+  vessels plus 3 tree pixels, or the run below plus a diameter and 3 pixels): the zones
+  where a binary mask on the target grid cannot show the tree's topology, which checks
+  leave out on both sides (a true point in a zone, and a detection in one or matched to
+  such a point, are not scored): (a) *contacts*: the walls of two vessels come closer than
+  one target pixel (its larger side, in tree pixels; 2.7 on the 50 um B-scan grid), that
+  is crossings and vessels that touch in passing, except where a child starts inside its
+  parent or its sibling (the run of touching points each path starts with); (b) *hubs*:
+  events with 4 or more arms (the disc) and events whose arms touch along a first run
+  longer than 2 diameters plus 3 pixels (children that run together: the mask cannot say
+  where they split); (c) junctions with an arm cut by the image border;
+- ``branch_points``: events (a split with both children drawn, a side branch, the disc)
+  with exactly 3 visible arms: the parent before the event, the parent after it (side
+  branch), each drawn child; an arm is visible when it runs, inside the image, farther
+  from the event than 3 x the radius there plus one target pixel, and counted "cut" when
+  the border (shrunk by the arm's radius: a skeleton stops about a radius short of where
+  the image cuts a vessel) ends it first. Arms shorter than that end inside their parent
+  vessel's outline or as a stub that ``measure`` prunes as a spur: no mask shows them.
+  In (row, col) pixels of the target grid.
+
+Before issue 18's second pass the crossings were only points where two centre lines
+came within 1 tree pixel (vessels whose walls touch were missed), the disc counted as one
+branch point, and every event inside the image counted however short its arms.
 """
 
 from __future__ import annotations
@@ -53,12 +69,10 @@ def phantom_truth(
     iso_mm = (field_mm[0] / iso_shape[0], field_mm[1] / iso_shape[1])
     h, w = iso_shape
     total, weighted = 0.0, 0.0
-    children = np.zeros(len(events), int)
     shared = _shared(paths)
     for k, (event, pts) in enumerate(paths):
         if len(pts) == 0:
             continue
-        children[event] += 1
         origin = np.asarray(events[event][:2], float)[None]
         rc = np.concatenate([origin, pts[:, :2]])
         radius = np.concatenate([pts[:1, 2], pts[:, 2]])
@@ -71,12 +85,22 @@ def phantom_truth(
         diam_um = (radius[1:] + radius[:-1])[both] * iso_mm[1] * 1000.0  # 2 x mean radius
         total += float(step.sum())
         weighted += float((step * diam_um).sum())
-    branch = []
-    for i, (r, c, base) in enumerate(events):
-        if base + children[i] >= 3 and -0.5 <= r < h - 0.5 and -0.5 <= c < w - 0.5:
+    cross, reach, longest = _contacts(events, paths, iso_shape, tuple(shape))
+    branch, hubs, hub_reach = [], [], []
+    r_max = max((float(p[:, 2].max()) for _, p in paths if len(p)), default=0.0)
+    arms, cut, radius_at = _visible_arms(events, paths, iso_shape, tuple(shape))
+    for i, (r, c, _) in enumerate(events):
+        if arms[i] + cut[i] < 3:
+            continue
+        r_here = radius_at.get(i, r_max)
+        if arms[i] + cut[i] >= 4 or cut[i] or longest.get(i, 0.0) > 4 * r_here + 3.0:
+            hubs.append((r, c))
+            hub_reach.append(longest.get(i, 0.0) + 2 * r_here + 3.0)
+        else:
             branch.append((r, c))
     bp = _to_grid(np.asarray(branch, float).reshape(-1, 2), iso_shape, shape)
-    cross, reach = _crossings(events, paths, iso_shape)
+    cross = np.concatenate([cross, np.asarray(hubs, float).reshape(-1, 2)])
+    reach = np.concatenate([reach, np.asarray(hub_reach, float)])
     cross_px = _to_grid(cross, iso_shape, shape)
     return {
         "length_mm": total,
@@ -87,48 +111,136 @@ def phantom_truth(
         "grid_shape": tuple(shape),
         "spacing_mm": (field_mm[0] / shape[0], field_mm[1] / shape[1]),
         "definition": "octvessel.sim.morphometry_truth: polyline length inside the image, "
-        "length-weighted mean of 2 x radius, points where >= 3 drawn segments meet",
+        "length-weighted mean of 2 x radius, events with 3 visible arms; zones not scored",
     }
 
 
-def _crossings(
-    events: list, paths: list, iso_shape: tuple[int, int]
-) -> tuple[np.ndarray, np.ndarray]:
-    """(k, 2) tree-grid points where unrelated vessels touch, and (k,) reach in tree pixels."""
+def _visible_arms(
+    events: list, paths: list, iso_shape: tuple[int, int], shape: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray, dict[int, float]]:
+    """Per event, how many arms a mask on ``shape`` shows, how many the image border cuts
+    short (module docstring), and the largest radius of its arms there (tree pixels).
+
+    The arms are the parent's centre line before the event (and after it, for a side
+    branch) and each drawn child; an arm counts when it runs, from the event and without
+    leaving the image, farther than 3 x the largest radius there plus one target pixel;
+    an arm that leaves the image before that is cut (its junction may or may not show).
+    """
+    h, w = iso_shape
+    margin = max(iso_shape[0] / shape[0], iso_shape[1] / shape[1], 1.0)
+    parent = _event_parents(events, paths)
+    arms_of: dict[int, list[np.ndarray]] = {i: [] for i in range(len(events))}
+    for e, p in paths:
+        if len(p):
+            arms_of[e].append(p)
+    for k, i in parent.items():
+        p = paths[i][1]
+        at = int(np.flatnonzero((p[:, 0] == events[k][0]) & (p[:, 1] == events[k][1]))[0])
+        origin = np.c_[np.asarray(events[paths[i][0]], float)[None, :2], p[:1, 2:]]
+        arms_of[k].append(np.concatenate([p[: at + 1][::-1], origin]))
+        if events[k][2] == 2:
+            arms_of[k].append(p[at:])
+    out = np.zeros(len(events), int)
+    cut = np.zeros(len(events), int)
+    radius_at: dict[int, float] = {}
+    for k, (r, c, _) in enumerate(events):
+        if not (-0.5 <= r < h - 0.5 and -0.5 <= c < w - 0.5) or not arms_of[k]:
+            continue
+        radius_at[k] = max(float(a[0, 2]) for a in arms_of[k])
+        need = 3 * radius_at[k] + margin
+        for a in arms_of[k]:
+            m = a[:, 2]  # a skeleton stops about a radius short of where the image cuts a vessel
+            inside = (a[:, 0] >= m - 0.5) & (a[:, 0] < h - 0.5 - m)
+            inside &= (a[:, 1] >= m - 0.5) & (a[:, 1] < w - 0.5 - m)
+            stop = int(np.argmin(inside)) if not inside.all() else len(a)
+            reach = np.hypot(a[:stop, 0] - r, a[:stop, 1] - c)
+            if reach.size and reach.max() > need:
+                out[k] += 1
+            elif stop < len(a):
+                cut[k] += 1
+    return out, cut, radius_at
+
+
+def _event_parents(events: list, paths: list) -> dict[int, int]:
+    """Event index -> the path it lies on (a split ends its parent there, a side branch
+    leaves a point of it); the disc has none."""
+    where = {}
+    for i, (_, p) in enumerate(paths):
+        for q in p[:, :2]:
+            where.setdefault((float(q[0]), float(q[1])), i)
+    out = {}
+    for k, (r, c, _) in enumerate(events):
+        i = where.get((float(r), float(c)))
+        if i is not None:
+            out[k] = i
+    return out
+
+
+def _contacts(
+    events: list, paths: list, iso_shape: tuple[int, int], shape: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray, dict[int, float]]:
+    """Where a binary mask on ``shape`` cannot show the tree's topology (module docstring).
+
+    Returns (k, 2) tree-grid points and (k,) reach (tree pixels) of the zones where the
+    walls of two vessels come closer than one target pixel, away from the branch the two
+    share; and, per event where the first runs of its sibling arms touch, the length of
+    the longest such run (tree pixels), for the events with 4 or more arms.
+    """
     from scipy.spatial import cKDTree
 
-    pts, ids, rad = [], [], []
+    margin = max(iso_shape[0] / shape[0], iso_shape[1] / shape[1], 1.0)
+    pts, ids, idx, rad = [], [], [], []
     for i, (_, p) in enumerate(paths):
         if len(p):
             pts.append(p[:, :2])
             rad.append(p[:, 2])
             ids.append(np.full(len(p), i))
+            idx.append(np.arange(len(p)))
     if not pts:
-        return np.zeros((0, 2)), np.zeros(0)
-    xy, pid, r = np.concatenate(pts), np.concatenate(ids), np.concatenate(rad)
-    pairs = cKDTree(xy).query_pairs(1.0, output_type="ndarray")
-    pairs = pairs[pid[pairs[:, 0]] != pid[pairs[:, 1]]]
-    if pairs.size == 0:
-        return np.zeros((0, 2)), np.zeros(0)
-    mid = 0.5 * (xy[pairs[:, 0]] + xy[pairs[:, 1]])
-    reach = 2 * (r[pairs[:, 0]] + r[pairs[:, 1]]) + 3.0
-    ev = np.asarray([e[:2] for e in events], float).reshape(-1, 2)
-    if len(ev):
-        d, _ = cKDTree(ev).query(mid)
-        keep = d > reach
-        mid, reach = mid[keep], reach[keep]
+        return np.zeros((0, 2)), np.zeros(0), {}
+    xy, pid, pix, r = (np.concatenate(v) for v in (pts, ids, idx, rad))
+    pairs = cKDTree(xy).query_pairs(2 * float(r.max()) + margin, output_type="ndarray")
+    pairs = pairs.reshape(-1, 2)
+    a, b = pairs[:, 0], pairs[:, 1]
+    dist = np.linalg.norm(xy[a] - xy[b], axis=1)
+    touch = (pid[a] != pid[b]) & (dist < r[a] + r[b] + margin)
+    a, b = a[touch], b[touch]
+    parent = _event_parents(events, paths)
+    ev_of = [e for e, _ in paths]
+    n = len(paths)
+    # per related (path, other): how many points the path starts with that touch the other
+    run = np.zeros(n * n, np.int64)
+    for x, y in ((a, b), (b, a)):
+        keys = np.unique(pid[x] * n + pid[y])
+        for key in keys.tolist():
+            px, py = divmod(key, n)
+            if not (ev_of[px] == ev_of[py] or parent.get(ev_of[px]) == py):
+                continue
+            hit = np.zeros(len(paths[px][1]) + 1, bool)
+            hit[pix[x][(pid[x] == px) & (pid[y] == py)]] = True
+            first = 0 if hit[0] else 1
+            run[key] = first + int(np.argmin(hit[first:])) if hit[first] else 0
+    own = (pix[a] < run[pid[a] * n + pid[b]]) | (pix[b] < run[pid[b] * n + pid[a]])
+    longest: dict[int, float] = {}
+    for key in np.flatnonzero(run).tolist():
+        i, j = divmod(key, n)
+        longest[ev_of[i]] = max(longest.get(ev_of[i], 0.0), float(run[key]))
+    a, b = a[~own], b[~own]
+    if a.size == 0:
+        return np.zeros((0, 2)), np.zeros(0), longest
+    mid = 0.5 * (xy[a] + xy[b])
+    reach = 2 * (r[a] + r[b]) + 3.0
     # one point per touching zone
     out, out_r = [], []
     taken = np.zeros(len(mid), bool)
-    tree = cKDTree(mid) if len(mid) else None
+    tree = cKDTree(mid)
     for i in np.argsort(-reach):
         if taken[i]:
             continue
-        near = tree.query_ball_point(mid[i], reach[i])
-        taken[near] = True
+        taken[tree.query_ball_point(mid[i], reach[i])] = True
         out.append(mid[i])
         out_r.append(reach[i])
-    return np.asarray(out, float).reshape(-1, 2), np.asarray(out_r, float)
+    return np.asarray(out, float).reshape(-1, 2), np.asarray(out_r, float), longest
 
 
 def _shared(paths: list) -> list[np.ndarray]:
@@ -184,3 +296,20 @@ def write_phantom_truth(path: Any, phantom: Any, overwrite: bool = False) -> dic
     }
     write_json(path, info, overwrite)
     return info
+
+
+def isotropic_mask(centrelines: dict[str, Any]) -> np.ndarray:
+    """bool ``iso_shape`` vessel mask of the tree on the square grid it grew on.
+
+    The tree's coverage is the max-composite of anti-aliased discs stamped at every
+    centre-line point (:func:`octvessel.sim.vessels._stamp`), so stamping the recorded
+    points again gives the same coverage; the mask is coverage >= 0.5, as on the native
+    grid.
+    """
+    from octvessel.sim.vessels import _stamp
+
+    canvas = np.zeros(tuple(centrelines["iso_shape"]), np.float32)
+    for _, p in centrelines.get("paths", []):
+        for r, c, radius in p:
+            _stamp(canvas, float(r), float(c), float(radius))
+    return canvas >= 0.5
