@@ -135,3 +135,25 @@ def test_demo_with_the_shipped_iternet_oct_finds_the_phantom_vessels(tmp_path, m
     assert main(["models"]) == 0
     out = capsys.readouterr().out
     assert "iternet-fundus" in out and "iternet-oct" in out and "DRIVE test 01-20: AUC" in out
+
+
+def test_demo_goes_on_when_the_model_finds_no_vessel(tmp_path, capsys):
+    """A model whose mask is empty: scored (sensitivity 0), morphometry skipped with a note."""
+    import torch
+
+    from octvessel.models import create_model, save_pretrained
+    from octvessel.preprocessing import Preprocessing
+
+    torch.manual_seed(0)
+    blind = create_model("iternet", base_channels=4, iterations=1, in_channels=1)
+    with torch.no_grad():
+        for name, p in blind.named_parameters():
+            if name.endswith("bias"):
+                p.fill_(-10.0)
+    save_pretrained(blind, tmp_path / "blind", preprocessing=Preprocessing(color="gray"))
+    out = tmp_path / "out"
+    assert main(["demo", "-o", str(out), "-m", str(tmp_path / "blind"), "--no-progress"]) == 0
+    assert "morphometry skipped" in capsys.readouterr().out
+    result = json.loads((out / "metrics.json").read_text())
+    assert all(m["sensitivity"] == 0.0 for m in result["metrics"].values())
+    assert (out / "report.html").is_file()

@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from octvessel.errors import InputError
+
 
 def measure_demo(
     out: Path, pred_dir: Path, phantom: Any, boundaries: dict[str, np.ndarray], overwrite: bool
@@ -24,8 +26,13 @@ def measure_demo(
         f"({fovea[0]:.1f}, {fovea[1]:.1f}) from the detected surfaces (true "
         f"{phantom.fovea[0]:.1f}, {phantom.fovea[1]:.1f}), {phantom.volume.laterality}"
     )
-    info = measure_folder(
-        pred_dir, out / "measurements", spacing=spacing, fovea=fovea,
-        laterality=phantom.volume.laterality, overwrite=overwrite, say=lambda s: print("      " + s),
-    )  # fmt: skip
+    try:
+        info = measure_folder(
+            pred_dir, out / "measurements", spacing=spacing, fovea=fovea,
+            laterality=phantom.volume.laterality, overwrite=overwrite,
+            say=lambda s: print("      " + s),
+        )  # fmt: skip
+    except InputError as exc:  # e.g. a model whose mask is empty: the demo goes on without it
+        print(f"      morphometry skipped: {exc}")
+        return {}
     return {r["image"]: r for r in info["rows"] if r["region"] == "whole"}
