@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from octvessel.commands.options import add_inference_arguments, inference_config
+from octvessel.commands.options import add_inference_arguments, inference_config, scale_options
 
 HELP = "metrics of predictions or of a model against labels"
 
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         from octvessel.inference.predictor import Predictor
 
         predictor = Predictor.from_pretrained(
-            args.model, config=inference_config(args), device=args.device
+            args.model, config=inference_config(args), device=args.device, **scale_options(args)
         )
     result = evaluate_dataset(
         args.dataset,
@@ -84,5 +84,7 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress and sys.stderr.isatty(),
     )
     print(format_report(result))
+    if predictor is not None:
+        print(predictor.scale_line())
     print(f"wrote metrics.json, metrics.csv, roc.png, pr.png -> {args.output}")
     return 0

@@ -8,6 +8,7 @@ import sys
 from octvessel.commands.options import (
     add_inference_arguments,
     inference_config,
+    scale_options,
 )
 from octvessel.errors import InputError
 
@@ -53,7 +54,9 @@ def run(args: argparse.Namespace) -> int:
     config = inference_config(args)
     items = list_inputs(args.input, split=args.split)
     check_output_dir(args.output)
-    predictor = Predictor.from_pretrained(args.model, config=config, device=args.device)
+    predictor = Predictor.from_pretrained(
+        args.model, config=config, device=args.device, **scale_options(args)
+    )
     summary = predictor.predict_folder(
         items,
         args.output,
