@@ -191,3 +191,11 @@ def test_cli_evaluate_records_scale_in_metrics_json(tmp_path, fundus_bundle, cap
     assert rec["source"] == "fov-estimate" and rec["fov_px"] == 51.0
     assert rec["factors"] == pytest.approx([40 / 51, 40 / 51])
     assert scale["model"]["fov_px"] == 40
+
+
+def test_the_memory_estimate_is_made_for_the_resampled_grid(scaled_bundle):
+    model, _ = load_model(scaled_bundle)
+    p = Predictor(model, config=InferenceConfig(memory_budget_mb=64))
+    assert p.method_for((3000, 3000)) == "tiles"
+    assert p.method_for((3000, 3000), (0.1, 0.1)) == "whole"
+    assert p.method_for((300, 300), (10.0, 10.0)) == "tiles"
