@@ -89,7 +89,9 @@ def _resize(sample, f: float):
         image = image[..., None]
 
     def nearest(m):
-        return np.asarray(Image.fromarray(m.astype(np.uint8) * 255).resize(size, Image.NEAREST)) > 127
+        return (
+            np.asarray(Image.fromarray(m.astype(np.uint8) * 255).resize(size, Image.NEAREST)) > 127
+        )
 
     return replace(
         sample,

@@ -33,7 +33,9 @@ def _folder(tmp_path: Path) -> Path:
     atomic.write_json(tmp_path / "data" / "dataset.json", {"spacing": [0.03, 0.03]})
     xml = HEYEX.format(images="\n".join(BSCAN.format(y=0.12 * i) for i in range(4)))
     (d / "OCT-Info.xml").write_text(xml, encoding="utf-8")
-    atomic.write_json(d / "prediction.json", {"scale": {"images": {"img": {"spacing_mm": [0.2, 0.2]}}}})
+    atomic.write_json(
+        d / "prediction.json", {"scale": {"images": {"img": {"spacing_mm": [0.2, 0.2]}}}}
+    )
     return d
 
 

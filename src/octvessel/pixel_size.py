@@ -48,7 +48,9 @@ def check_spacing(
     error into an :class:`InputError` naming it; otherwise a :class:`UsageError`.
     """
     try:
-        values = [float(value)] * 2 if isinstance(value, (int, float)) else [float(v) for v in value]
+        values = (
+            [float(value)] * 2 if isinstance(value, (int, float)) else [float(v) for v in value]
+        )
     except (TypeError, ValueError):
         values = []
     if isinstance(value, bool) or len(values) != 2:
@@ -72,7 +74,9 @@ def parse_spacing(text: str | None, what: str = "--spacing") -> tuple[float, flo
     try:
         values = [float(p) for p in parts]
     except ValueError:
-        raise UsageError(f"{what} {text!r}: expected ROW,COL in mm per pixel, e.g. 0.0497,0.0182") from None
+        raise UsageError(
+            f"{what} {text!r}: expected ROW,COL in mm per pixel, e.g. 0.0497,0.0182"
+        ) from None
     if len(values) == 1:
         values *= 2
     return check_spacing(values, what)
@@ -85,7 +89,9 @@ def check_fov_px(value: Any, what: str = "--fov-px") -> float:
     except (TypeError, ValueError):
         v = math.nan
     if isinstance(value, bool) or not (math.isfinite(v) and v > 0):
-        raise UsageError(f"{what} {value!r}: expected the FOV diameter in pixels, a positive number")
+        raise UsageError(
+            f"{what} {value!r}: expected the FOV diameter in pixels, a positive number"
+        )
     return v
 
 
@@ -107,7 +113,9 @@ class ModelScale:
     note: str = ""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "pixel_size_mm", check_spacing(self.pixel_size_mm, "pixel_size_mm"))
+        object.__setattr__(
+            self, "pixel_size_mm", check_spacing(self.pixel_size_mm, "pixel_size_mm")
+        )
         if self.fov_px is not None:
             object.__setattr__(self, "fov_px", check_fov_px(self.fov_px, "fov_px"))
 
@@ -127,7 +135,9 @@ class ModelScale:
         if raw is None:
             return None
         if not isinstance(raw, dict) or "pixel_size_mm" not in raw:
-            raise InputError("'scale' must be an object with 'pixel_size_mm': [row_mm, col_mm]", where)
+            raise InputError(
+                "'scale' must be an object with 'pixel_size_mm': [row_mm, col_mm]", where
+            )
         try:
             return cls(
                 pixel_size_mm=tuple(raw["pixel_size_mm"]),

@@ -44,6 +44,7 @@ from octvessel.pixel_size import (
     check_spacing,
     parse_spacing,
 )
+
 #: a derived FOV covering at least this fraction of the image means "no surround" (an OCT
 #: en-face image, a cropped photograph): no estimate
 _NO_SURROUND = 0.98
@@ -79,7 +80,9 @@ def _folders(path: Path, levels: int = 2) -> list[Path]:
 
 
 def _lists(images: Any, name: str) -> bool:
-    return any(Path(str(f)).stem == name or Path(str(f)).stem.startswith(name + "_") for f in images)
+    return any(
+        Path(str(f)).stem == name or Path(str(f)).stem.startswith(name + "_") for f in images
+    )
 
 
 def spacing_from_files(path: str | Path, name: str | None = None) -> PixelSize | None:
@@ -95,12 +98,19 @@ def spacing_from_files(path: str | Path, name: str | None = None) -> PixelSize |
         for side in sorted(folder.glob("*_enface.json")):
             info = _json(side) or {}
             if info.get("spacing_mm") and _lists(info.get("images") or {}, name):
-                return PixelSize(check_spacing(info["spacing_mm"], "spacing_mm", side), None, "sidecar", str(side))
+                return PixelSize(
+                    check_spacing(info["spacing_mm"], "spacing_mm", side),
+                    None,
+                    "sidecar",
+                    str(side),
+                )
     for folder in folders:
         ds = _json(folder / "dataset.json")
         if ds and ds.get("spacing"):
             where = folder / "dataset.json"
-            return PixelSize(check_spacing(ds["spacing"], "spacing", where), None, "dataset", str(where))
+            return PixelSize(
+                check_spacing(ds["spacing"], "spacing", where), None, "dataset", str(where)
+            )
     xml = find_heyex_xml(path.parent)
     if xml is not None:
         geo = read_heyex_geometry(xml)
@@ -157,7 +167,9 @@ def resolve_pixel_size(
     if fov_px is not None:
         return PixelSize(None, check_fov_px(fov_px), "--fov-px")
     if data_spacing is not None:
-        return PixelSize(check_spacing(data_spacing, "spacing", path), None, data_source, str(path or ""))
+        return PixelSize(
+            check_spacing(data_spacing, "spacing", path), None, data_source, str(path or "")
+        )
     if path is not None:
         found = spacing_from_files(path, name)
         if found is not None:

@@ -132,9 +132,25 @@ def _run(args, capsys):
 
 def test_cli_predict_records_scale_and_source_in_prediction_json(tmp_path, scaled_bundle, capsys):
     folder = tmp_path / "in"
-    write_image(folder / "scan.png", (np.random.default_rng(2).random((64, 64)) * 255).astype(np.uint8))
-    atomic.write_json(folder / "scan_enface.json", {"images": ["scan.png"], "spacing_mm": [0.015, 0.015]})
-    code, out, err = _run(["predict", "-i", str(folder), "-o", str(tmp_path / "o"), "-m", str(scaled_bundle), "--no-progress"], capsys)
+    write_image(
+        folder / "scan.png", (np.random.default_rng(2).random((64, 64)) * 255).astype(np.uint8)
+    )
+    atomic.write_json(
+        folder / "scan_enface.json", {"images": ["scan.png"], "spacing_mm": [0.015, 0.015]}
+    )
+    code, out, err = _run(
+        [
+            "predict",
+            "-i",
+            str(folder),
+            "-o",
+            str(tmp_path / "o"),
+            "-m",
+            str(scaled_bundle),
+            "--no-progress",
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert out.count("scale: model trained at") == 1 and "sidecar x1" in out
     manifest = json.loads((tmp_path / "o" / MANIFEST).read_text())
@@ -142,7 +158,21 @@ def test_cli_predict_records_scale_and_source_in_prediction_json(tmp_path, scale
     assert rec["source"] == "sidecar" and rec["spacing_mm"] == [0.015, 0.015]
     assert rec["network_grid"] == [19, 53]
     assert manifest["scale"]["model"]["pixel_size_mm"] == list(OCT_SCALE.pixel_size_mm)
-    code, out, err = _run(["predict", "-i", str(folder), "-o", str(tmp_path / "o2"), "-m", str(scaled_bundle), "--spacing", "0.03,0.03", "--no-progress"], capsys)
+    code, out, err = _run(
+        [
+            "predict",
+            "-i",
+            str(folder),
+            "-o",
+            str(tmp_path / "o2"),
+            "-m",
+            str(scaled_bundle),
+            "--spacing",
+            "0.03,0.03",
+            "--no-progress",
+        ],
+        capsys,
+    )
     assert code == 0, err
     rec = json.loads((tmp_path / "o2" / MANIFEST).read_text())["scale"]["images"]["scan"]
     assert rec["source"] == "--spacing" and rec["spacing_mm"] == [0.03, 0.03]
@@ -151,25 +181,55 @@ def test_cli_predict_records_scale_and_source_in_prediction_json(tmp_path, scale
 @pytest.mark.parametrize("value", ["0,0.01", "-0.02", "nan,0.01", "2,2", "x"])
 def test_cli_bad_spacing_is_one_line_and_exit_2(tmp_path, scaled_bundle, capsys, value):
     img = write_image(tmp_path / "a.png", np.zeros((20, 20), np.uint8))
-    for verb in (["predict", "-i", str(img), "-m", str(scaled_bundle)], ["measure", "-i", str(img)]):
+    for verb in (
+        ["predict", "-i", str(img), "-m", str(scaled_bundle)],
+        ["measure", "-i", str(img)],
+    ):
         code, out, err = _run([*verb, "-o", str(tmp_path / "o"), f"--spacing={value}"], capsys)
         assert code == 2 and "--spacing" in err and len(err.strip().splitlines()) == 1, err
 
 
 def test_cli_bad_fov_px_and_tiny_fov_masks_exit_2(tmp_path, fundus_bundle, capsys):
     img = write_image(tmp_path / "a.png", np.zeros((20, 20), np.uint8))
-    code, _, err = _run(["predict", "-i", str(img), "-o", str(tmp_path / "o"), "-m", str(fundus_bundle), "--fov-px", "-3"], capsys)
+    code, _, err = _run(
+        [
+            "predict",
+            "-i",
+            str(img),
+            "-o",
+            str(tmp_path / "o"),
+            "-m",
+            str(fundus_bundle),
+            "--fov-px",
+            "-3",
+        ],
+        capsys,
+    )
     assert code == 2 and "--fov-px" in err and len(err.strip().splitlines()) == 1
     root = tmp_path / "ds"
     rng = np.random.default_rng(0)
     for name in ("a", "b"):
-        write_image(root / "images" / f"{name}.png", (rng.random((40, 40, 3)) * 255).astype(np.uint8))
+        write_image(
+            root / "images" / f"{name}.png", (rng.random((40, 40, 3)) * 255).astype(np.uint8)
+        )
         write_mask(root / "labels" / f"{name}.png", rng.random((40, 40)) < 0.2)
         fov = np.zeros((40, 40), bool)
         fov[18:21, 18:21] = True  # 9 of 1600 pixels
         write_mask(root / "masks" / f"{name}.png", fov)
     atomic.write_json(root / "dataset.json", {"splits": {"test": ["a", "b"]}})
-    code, _, err = _run(["evaluate", "-d", str(root), "-m", str(fundus_bundle), "-o", str(tmp_path / "e"), "--no-progress"], capsys)
+    code, _, err = _run(
+        [
+            "evaluate",
+            "-d",
+            str(root),
+            "-m",
+            str(fundus_bundle),
+            "-o",
+            str(tmp_path / "e"),
+            "--no-progress",
+        ],
+        capsys,
+    )
     assert code == 2 and "under 5 %" in err and len(err.strip().splitlines()) == 1, err
 
 
@@ -179,11 +239,25 @@ def test_cli_evaluate_records_scale_in_metrics_json(tmp_path, fundus_bundle, cap
     yy, xx = np.mgrid[:60, :60]
     fov = (yy - 30) ** 2 + (xx - 30) ** 2 <= 25**2
     for name in ("a", "b"):
-        write_image(root / "images" / f"{name}.png", (rng.random((60, 60, 3)) * 255).astype(np.uint8))
+        write_image(
+            root / "images" / f"{name}.png", (rng.random((60, 60, 3)) * 255).astype(np.uint8)
+        )
         write_mask(root / "labels" / f"{name}.png", (rng.random((60, 60)) < 0.2) & fov)
         write_mask(root / "masks" / f"{name}.png", fov)
     atomic.write_json(root / "dataset.json", {"splits": {"test": ["a", "b"]}})
-    code, out, err = _run(["evaluate", "-d", str(root), "-m", str(fundus_bundle), "-o", str(tmp_path / "e"), "--no-progress"], capsys)
+    code, out, err = _run(
+        [
+            "evaluate",
+            "-d",
+            str(root),
+            "-m",
+            str(fundus_bundle),
+            "-o",
+            str(tmp_path / "e"),
+            "--no-progress",
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert out.count("scale: model trained at") == 1
     scale = json.loads((tmp_path / "e" / "metrics.json").read_text())["source"]["scale"]

@@ -29,8 +29,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from octvessel.morphometry.inputs import parse_pair
-    from octvessel.pixel_size import parse_spacing
     from octvessel.morphometry.output import measure_folder
+    from octvessel.pixel_size import parse_spacing
 
     info = measure_folder(
         args.input,

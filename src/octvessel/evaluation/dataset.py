@@ -116,7 +116,11 @@ def _iter_probabilities(
             yield sample, read_probability(path), path
         else:
             prob = predictor.predict_scaled(
-                sample.image, sample.name, path=sample.path, data_spacing=sample.spacing, fov=sample.fov
+                sample.image,
+                sample.name,
+                path=sample.path,
+                data_spacing=sample.spacing,
+                fov=sample.fov,
             )
             if save_dir is not None:
                 predictor.write_outputs(

@@ -39,7 +39,6 @@ from octvessel.data.layouts import stem
 from octvessel.errors import InputError, UsageError
 from octvessel.inference.config import InferenceConfig
 from octvessel.inference.engine import network_grid, predict_image, windows_for
-from octvessel.inference.scale import model_scale_of, scale_factors
 from octvessel.inference.outputs import (
     MANIFEST,
     OUTPUTS,
@@ -48,6 +47,7 @@ from octvessel.inference.outputs import (
     shard,
     write_outputs,
 )
+from octvessel.inference.scale import model_scale_of, scale_factors
 from octvessel.models.base import SegmentationModel
 from octvessel.pixel_size import PixelSize
 from octvessel.preprocessing import Preprocessing
@@ -372,7 +372,9 @@ class Predictor:
                 out_dir, item.name, image, prob, threshold=threshold, overwrite=True, kinds=missing
             )
             summary.predicted.append(item.name)
-            summary.methods[self.method_for(image.shape[:2], self.scales[item.name]["factors"])] += 1
+            summary.methods[
+                self.method_for(image.shape[:2], self.scales[item.name]["factors"])
+            ] += 1
             summary.vessel_fraction.append(float(np.mean(prob >= threshold)))
         summary.seconds = time.perf_counter() - t0
         summary.scale = self.scale_line()

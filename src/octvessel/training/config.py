@@ -14,9 +14,9 @@ from typing import Any
 
 from octvessel.config import JsonConfig, check_fraction, check_int
 from octvessel.data.augment import AUGMENT_MODES
-from octvessel.pixel_size import check_fov_px, check_spacing
 from octvessel.errors import InputError, UsageError, check_choice
 from octvessel.models.recipes import PRESETS
+from octvessel.pixel_size import check_fov_px, check_spacing
 from octvessel.precision import PRECISION_CHOICES, PRECISIONS  # noqa: F401 (re-exported)
 from octvessel.runtime import DEVICES
 

@@ -125,7 +125,12 @@ def pool_scale(
     if target_mm is None and target_fov is None:
         spacings = {p.spacing for p in pixels}
         if len(spacings) == 1 and None not in spacings:
-            return list(train), list(val), ModelScale(next(iter(spacings)), note="training images' spacing"), []
+            return (
+                list(train),
+                list(val),
+                ModelScale(next(iter(spacings)), note="training images' spacing"),
+                [],
+            )
         return list(train), list(val), None, []
     if target_mm is None:
         mm = DEFAULT_FIELD_DEG * MM_PER_DEGREE / float(target_fov)

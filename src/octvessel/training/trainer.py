@@ -28,7 +28,6 @@ import torch
 from tqdm.auto import tqdm
 
 from octvessel import __version__, atomic, layout
-from octvessel.data.augment import AugmentConfig
 from octvessel.data.sample import Sample
 from octvessel.errors import InputError, UsageError
 from octvessel.models.base import SegmentationModel
@@ -47,12 +46,12 @@ from octvessel.training.build import (
 from octvessel.training.checkpoint import STATE_NAME, load_state, save_state
 from octvessel.training.config import TrainConfig
 from octvessel.training.data import (
-    augment_config,
-    pool_scale,
     CropDataset,
+    augment_config,
     build_loader,
     check_trainable,
     fingerprint,
+    pool_scale,
 )
 from octvessel.training.loop import (
     EpochState,
