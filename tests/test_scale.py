@@ -135,7 +135,7 @@ def test_shipped_bundles_record_their_pixel_size():
     shipped = list_shipped()
     fundus = BundleConfig.from_file(shipped["iternet-fundus"] / "config.json").scale
     oct_ = BundleConfig.from_file(shipped["iternet-oct"] / "config.json").scale
-    assert fundus.fov_px == 540 and fundus.pixel_size_mm[0] == fundus.pixel_size_mm[1]
+    assert fundus.fov_px == 595 and fundus.pixel_size_mm[0] == fundus.pixel_size_mm[1]
     assert oct_.fov_px is None
     assert oct_.pixel_size_mm == pytest.approx((7 / 141, 7 / 385), rel=1e-4)
     for name in ("iternet-fundus", "iternet-oct"):
