@@ -82,7 +82,8 @@ def test_a_reconstruction_folder_gives_every_variant_with_its_provenance(
     assert record["variant"] == "P2"
     assert record["source"] == str((reconstructions / "phantom_001_fundus_P2.bmp").resolve())
     assert record["pixel_size_mm"] == pytest.approx(sidecar["spacing_mm"])
-    assert record["pixel_size_source"].endswith("phantom_001_enface.json")
+    assert record["pixel_size_source"] == "sidecar"
+    assert record["scale"]["detail"].endswith("phantom_001_enface.json")
     assert record["weights_sha256"] == sha256_of(bundle / "model.safetensors")
     assert record["model"] == str(bundle) and record["threshold"] == 0.5
     assert record["inference"]["method"] == "auto"

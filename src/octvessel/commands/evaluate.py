@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from octvessel.commands.options import add_inference_arguments, inference_config
+from octvessel.commands.options import add_inference_arguments, inference_config, scale_options
 
 HELP = "metrics of predictions or of a model against labels"
 
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         from octvessel.inference.predictor import Predictor
 
         predictor = Predictor.from_pretrained(
-            args.model, config=inference_config(args), device=args.device
+            args.model, config=inference_config(args), device=args.device, **scale_options(args)
         )
     results = evaluate_variants(
         args.dataset,
@@ -89,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
         if len(results) > 1:
             print(f"--- variant {variant}")
         print(format_report(result))
+    if predictor is not None:
+        print(predictor.scale_line())
     if len(results) > 1:
         print(f"--- variants side by side (pooled)\n{format_variants(results)}")
         print(f"wrote {', '.join(results)}/metrics.json ... and variants.json -> {args.output}")

@@ -30,11 +30,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from octvessel.morphometry.inputs import parse_pair
     from octvessel.morphometry.output import measure_folder
+    from octvessel.pixel_size import parse_spacing
 
     info = measure_folder(
         args.input,
         args.output,
-        spacing=parse_pair(args.spacing, "--spacing"),
+        spacing=parse_spacing(args.spacing),
         threshold=args.threshold,
         fovea=parse_pair(args.fovea, "--fovea"),
         laterality=args.laterality,

@@ -14,6 +14,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from octvessel.models import create_model, get_spec, list_models, list_shipped
+    from octvessel.models.card import scale_text
     from octvessel.models.pretrained import CONFIG_NAME, BundleConfig
 
     print("architectures (octvessel train --model NAME):")
@@ -28,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
         config = BundleConfig.from_file(folder / CONFIG_NAME)
         meta = config.metadata
         print(f"  {name:<16} {config.model}: {meta.get('summary', '')}")
+        print(f"  {'':<16}   trained at: {scale_text(config.scale)}")
         for data, m in meta.get("metrics", {}).items():
             scores = ", ".join(
                 f"{label} {m[key]:.4f}" for key, label in SHOWN if isinstance(m.get(key), float)

@@ -1,7 +1,8 @@
 """Option groups shared by several verbs (so verb modules never import each other).
 
 - :func:`add_training_arguments` / :func:`recipe_overrides`: ``train`` and ``cv``;
-- :func:`add_inference_arguments` / :func:`inference_config`: ``predict`` and ``evaluate -m``.
+- :func:`add_inference_arguments` / :func:`inference_config`: ``predict`` and ``evaluate -m``
+  (with :func:`add_scale_arguments` / :func:`scale_options`: ``--spacing``, ``--fov-px``).
 """
 
 from __future__ import annotations
@@ -155,9 +156,42 @@ def add_inference_arguments(p: argparse.ArgumentParser) -> None:
         help="run the network on the image resampled to H x W (the probability is resampled back)",
     )
     p.add_argument(
-        "--input-scale", type=float, help="run the network on the image scaled by this factor"
+        "--input-scale",
+        type=float,
+        help="run the network on the image scaled by this factor (overrides the automatic "
+        "physical scale; 1 = the image's own grid)",
     )
+    add_scale_arguments(p)
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+
+
+def add_scale_arguments(p: argparse.ArgumentParser) -> None:
+    """``--spacing`` and ``--fov-px``: the inputs' pixel size when the data carry none."""
+    p.add_argument(
+        "--spacing",
+        metavar="ROW,COL",
+        help="pixel size of the inputs in mm (row,col; one number for square pixels); "
+        "default: from the reconstruction sidecar, dataset.json or a HEYEX XML, else "
+        "estimated (docs/scale.md)",
+    )
+    p.add_argument(
+        "--fov-px",
+        type=float,
+        metavar="N",
+        help="photographs: diameter of the field of view in pixels (default: measured on the "
+        "FOV mask)",
+    )
+
+
+def scale_options(args: argparse.Namespace) -> dict:
+    """``spacing`` and ``fov_px`` for :class:`~octvessel.inference.Predictor`, checked."""
+    from octvessel.pixel_size import check_fov_px, parse_spacing
+
+    fov_px = getattr(args, "fov_px", None)
+    return {
+        "spacing": parse_spacing(getattr(args, "spacing", None)),
+        "fov_px": check_fov_px(fov_px) if fov_px is not None else None,
+    }
 
 
 def resolved_precision(args: argparse.Namespace) -> str:

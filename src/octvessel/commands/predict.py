@@ -8,6 +8,7 @@ import sys
 from octvessel.commands.options import (
     add_inference_arguments,
     inference_config,
+    scale_options,
 )
 from octvessel.errors import InputError
 
@@ -67,7 +68,9 @@ def run(args: argparse.Namespace) -> int:
     if present:
         how = "asked for" if variants is not None else "all present; --variant picks some"
         print(f"variants: {', '.join(present)} ({how})")
-    predictor = Predictor.from_pretrained(args.model, config=config, device=args.device)
+    predictor = Predictor.from_pretrained(
+        args.model, config=config, device=args.device, **scale_options(args)
+    )
     check_output_dir(args.output)
     summary = predictor.predict_folder(
         items,

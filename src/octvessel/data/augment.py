@@ -40,6 +40,12 @@ class AugmentConfig(JsonConfig):
     shift: float = 0.1
     zoom_p: float = 0.05
     zoom: tuple[float, float] = (0.8, 1.2)
+    #: physical-scale augmentation: with probability ``scale_p`` the crop is zoomed by one
+    #: factor on both axes, log-uniform in ``scale_range`` (off by default; training's
+    #: ``scale_jitter`` j sets p 1 and a range of 1/(1+j) .. 1+j), so that a model tolerates
+    #: a residual error in an input's estimated pixel size (docs/scale.md)
+    scale_p: float = 0.0
+    scale_range: tuple[float, float] = (1.0, 1.0)
 
     @classmethod
     def preset(cls, mode: str) -> AugmentConfig:
@@ -72,6 +78,9 @@ def _affine(
     shift = np.zeros(2)
     if rng.random() < cfg.shift_p:
         shift = rng.uniform(-cfg.shift, cfg.shift, size=2) * crop
+    if cfg.scale_p > 0 and rng.random() < cfg.scale_p:  # no draw when off: crops unchanged
+        lo, hi = np.log(cfg.scale_range[0]), np.log(cfg.scale_range[1])
+        m = m / np.exp(rng.uniform(lo, hi))
     return m, shift
 
 

@@ -10,9 +10,12 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-from octvessel.errors import UsageError
+from octvessel.errors import InputError, UsageError
 
-__all__ = ["derive_fov"]
+__all__ = ["MIN_FOV_FRACTION", "derive_fov", "fov_diameter"]
+
+#: a FOV mask covering less of its image than this is refused (a wrong mask, or no retina)
+MIN_FOV_FRACTION = 0.05
 
 # A corner counts as "dark surround" when its median is below both of these.
 _DARK_ABS = 0.25  # absolute level (image values in [0, 1])
@@ -119,3 +122,26 @@ def _largest_component(mask: np.ndarray) -> np.ndarray:
     sizes = np.bincount(labels.ravel())
     sizes[0] = 0
     return labels == int(sizes.argmax())
+
+
+def fov_diameter(mask: np.ndarray, name: str = "FOV mask") -> float:
+    """Diameter in pixels of a FOV disc: its widest row or column.
+
+    Robust to discs clipped at the top and bottom (STARE, many cameras) or at the sides.
+    DRIVE's official masks give 540-541 px (565 x 584 images); STARE's derived masks
+    644-688 px, median 650 (700 x 605 images).
+
+    Raises:
+        InputError: the mask covers under :data:`MIN_FOV_FRACTION` of the image (names ``name``).
+    """
+    m = np.asarray(mask, bool)
+    if m.ndim != 2 or 0 in m.shape:
+        raise InputError(f"expected a 2-D FOV mask, found shape {m.shape}", name)
+    fraction = float(m.mean())
+    if fraction < MIN_FOV_FRACTION:
+        raise InputError(
+            f"the FOV mask covers {100 * fraction:.1f} % of the image, under "
+            f"{100 * MIN_FOV_FRACTION:g} %; expected a mask of the retina (or pass --fov-px / --spacing)",
+            name,
+        )
+    return float(max(m.sum(axis=1).max(), m.sum(axis=0).max()))

@@ -105,7 +105,13 @@ def _iter_probabilities(
                 )
             yield sample, read_probability(path), path
         else:
-            prob = predictor.predict_array(sample.image)
+            prob = predictor.predict_scaled(
+                sample.image,
+                sample.name,
+                path=sample.path,
+                data_spacing=sample.spacing,
+                fov=sample.fov,
+            )
             if save_dir is not None:
                 predictor.write_outputs(
                     save_dir,
@@ -238,6 +244,7 @@ def evaluate_dataset(
         source["made_by"] = maker
     if predictor is not None:
         source["inference"] = predictor.config.to_dict()
+        source["scale"] = predictor.scale_record()
     notes = [
         "pooled: all FOV pixels of all images; mean/std: over images (undefined AUCs left out)",
         "f1_optimal: chosen on these same pixels; reported for reference, not the headline",

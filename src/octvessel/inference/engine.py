@@ -53,6 +53,7 @@ from octvessel.inference.memory import (
     estimate_memory,
     parse_memory,
 )
+from octvessel.inference.scale import scaled_grid
 from octvessel.inference.sliding_window import count_windows, overlap_stride, sliding_window
 from octvessel.models.base import SegmentationModel
 from octvessel.precision import autocast_for
@@ -69,12 +70,18 @@ def autocast(device: torch.device, bf16: bool) -> contextlib.AbstractContextMana
 
 
 def network_grid(
-    shape: tuple[int, int], config: InferenceConfig, preprocessing: Any = None
+    shape: tuple[int, int],
+    config: InferenceConfig,
+    preprocessing: Any = None,
+    factors: tuple[float, float] | None = None,
+    size_multiple: int = 1,
 ) -> tuple[int, int]:
     """The (H, W) grid the network sees for an image of ``shape``.
 
     ``config.input_size`` or ``config.input_scale`` win; otherwise a preprocessing that
-    carries ``input_size`` / ``input_scale`` attributes decides; otherwise the image's grid.
+    carries ``input_size`` / ``input_scale`` attributes decides; otherwise the physical
+    scale's (row, col) ``factors`` (:func:`octvessel.inference.scale.scale_factors`: the
+    input's pixel size over the model's); otherwise the image's grid.
     """
     size, scale = config.input_size, config.input_scale
     if size is None and scale is None and preprocessing is not None:
@@ -82,9 +89,11 @@ def network_grid(
         scale = getattr(preprocessing, "input_scale", None)
     if size is not None:
         return int(size[0]), int(size[1])
-    if scale is not None and scale != 1:
+    if scale is not None:
+        if scale == 1:
+            return shape
         return max(1, round(shape[0] * scale)), max(1, round(shape[1] * scale))
-    return shape
+    return scaled_grid(shape, factors, size_multiple)
 
 
 def resample(array: np.ndarray | torch.Tensor, shape: tuple[int, int]) -> Any:
@@ -238,6 +247,7 @@ def predict_image(
     device: str | torch.device | None = None,
     config: InferenceConfig | None = None,
     progress: Callable[[int], None] | None = None,
+    factors: tuple[float, float] | None = None,
     **options: Any,
 ) -> np.ndarray:
     """Vessel probability of one image on the image's own grid.
@@ -250,6 +260,9 @@ def predict_image(
         device: where to run; default: the model's device.
         config: an :class:`InferenceConfig`; keyword ``options`` override its fields.
         progress: called with the number of windows done (tiles/patches), for progress bars.
+        factors: (row, col) resampling factors to the model's pixel size
+            (:func:`octvessel.inference.scale.scale_factors`); ``input_size`` /
+            ``input_scale`` override them; None: the image's grid.
         **options: any :class:`InferenceConfig` field: ``method`` (``auto``, ``whole``,
             ``tiles``, ``patches``), ``tile``, ``overlap``, ``blend``, ``batch_size``,
             ``crop``, ``stride``, ``tta``, ``bf16``, ``channels_last``,
@@ -268,7 +281,9 @@ def predict_image(
         preprocessing = bundle.preprocessing if bundle is not None else Preprocessing()
     device = torch.device(device) if device is not None else next(model.parameters()).device
     native = (int(image.shape[0]), int(image.shape[1]))
-    grid = network_grid(native, cfg, preprocessing)
+    grid = network_grid(
+        native, cfg, preprocessing, factors, int(getattr(model, "size_multiple", 1) or 1)
+    )
     _check_grid(grid, native)
     model.eval()
     with torch.inference_mode():

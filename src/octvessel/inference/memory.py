@@ -1,6 +1,9 @@
 """The memory model of inference: budgets (``--max-memory``) and per-pass estimates.
 
-All sizes are megabytes (binary: 1 GB = 1024 MB) unless a name says bytes.
+All sizes are megabytes (binary: 1 GB = 1024 MB) unless a name says bytes. Estimates are
+made for the grid the network works on: after the physical scale (an input brought to its
+model's pixel size, :mod:`octvessel.inference.scale`) or ``input_size``/``input_scale``,
+so a 3000 x 3000 photograph shrunk to 900 x 900 is sized as 900 x 900.
 """
 
 from __future__ import annotations

@@ -38,13 +38,14 @@ MANIFEST = layout.PREDICTION_MANIFEST
 #: inference settings that change resources, not results: free to differ on a rerun
 RESOURCE_SETTINGS = ("memory_budget_mb", "batch_size")
 #: manifest entries that must agree before new outputs join a folder
-RESULT_KEYS = ("weights_sha256", "preprocessing", "inference", "threshold")
+RESULT_KEYS = ("weights_sha256", "preprocessing", "inference", "threshold", "scale_options")
 #: how each differing entry is named in messages
 KEY_WORDS = {
     "weights_sha256": "model (weights sha256)",
     "preprocessing": "preprocessing",
     "inference": "inference settings",
     "threshold": "threshold",
+    "scale_options": "--spacing / --fov-px",
     "source": "source image",
 }
 #: manifest entry of an ``--overwrite`` run that has not finished (its settings)

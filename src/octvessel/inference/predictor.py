@@ -49,9 +49,12 @@ from octvessel.inference.outputs import (
     shard,
     write_outputs,
 )
+from octvessel.inference.scale import model_scale_of, scale_factors
 from octvessel.models.base import SegmentationModel
+from octvessel.pixel_size import PixelSize
 from octvessel.preprocessing import Preprocessing
 from octvessel.runtime import dist_env, dist_rank, reuse_freed_memory, select_device
+from octvessel.scale import resolve_pixel_size
 
 
 @dataclass
@@ -70,6 +73,7 @@ class PredictSummary:
     methods: Counter = field(default_factory=Counter)
     seconds: float = 0.0
     vessel_fraction: list[float] = field(default_factory=list)
+    scale: str = ""
 
     def format(self) -> str:
         """A few lines for the terminal."""
@@ -92,6 +96,8 @@ class PredictSummary:
                 f"{who}{per:.2f} s per image ({methods}); vessel fraction at the threshold: "
                 f"mean {np.mean(self.vessel_fraction):.3f}"
             )
+        if self.scale:
+            lines.append(f"{who}{self.scale}")
         lines += [f"{who}failed: {path}: {msg}" for path, msg in self.failed]
         return "\n".join(lines)
 
@@ -105,6 +111,9 @@ class Predictor:
         preprocessing: default: the preprocessing saved with the weights, else RGB.
         device: default: ``cuda:LOCAL_RANK`` when CUDA is available, else CPU.
         model_ref: what the model was loaded from (recorded in ``prediction.json``).
+        spacing: the inputs' pixel size (row, col) in mm (``--spacing``), else each input's
+            own (:func:`octvessel.scale.resolve_pixel_size`).
+        fov_px: the photographs' FOV diameter in pixels (``--fov-px``).
         reuse_memory: on CPU, call :func:`reuse_freed_memory` (about 1.8x faster
             whole-image passes over big images; process-wide).
     """
@@ -119,8 +128,14 @@ class Predictor:
         model_ref: str | None = None,
         reuse_memory: bool = True,
         weights_sha256: str | None = None,
+        spacing: tuple[float, float] | None = None,
+        fov_px: float | None = None,
     ) -> None:
         self.config = config or InferenceConfig()
+        self.spacing, self.fov_px = spacing, fov_px
+        self.model_scale = model_scale_of(model)
+        #: per image name: the pixel size used, its source and the network grid
+        self.scales: dict[str, dict[str, Any]] = {}
         bundle = getattr(model, "bundle_config", None)
         if preprocessing is None:
             preprocessing = bundle.preprocessing if bundle is not None else Preprocessing()
@@ -145,6 +160,8 @@ class Predictor:
         config: InferenceConfig | None = None,
         device: str | torch.device | None = None,
         reuse_memory: bool = True,
+        spacing: tuple[float, float] | None = None,
+        fov_px: float | None = None,
     ) -> Predictor:
         """Load MODEL (a shipped name, a run or bundle folder, or a ``.safetensors`` file)."""
         from octvessel.models import load_model
@@ -165,27 +182,109 @@ class Predictor:
             model_ref=str(model_ref),
             reuse_memory=reuse_memory,
             weights_sha256=sha,
+            spacing=spacing,
+            fov_px=fov_px,
         )
 
     # ---------------------------------------------------------------------- one image
 
-    def predict_array(self, image: np.ndarray, **options: Any) -> np.ndarray:
+    def predict_array(
+        self, image: np.ndarray, pixel_size: PixelSize | None = None, **options: Any
+    ) -> np.ndarray:
         """Probability (float32 H x W in [0, 1]) of an image (float32 H x W x C in [0, 1]).
 
+        ``pixel_size``: the image's (:meth:`pixel_size_for`); the image is resampled to
+        the model's pixel size and the probability back. None: resolved from the
+        predictor's ``spacing`` / ``fov_px``, else estimated from the image (no file
+        metadata: use :meth:`predict_scaled` or :meth:`predict_file` for that).
         ``options`` override fields of the predictor's :class:`InferenceConfig`.
         """
+        if pixel_size is None and self.model_scale is not None:
+            pixel_size = self.pixel_size_for(image)
         return predict_image(
             self.model,
             image,
             preprocessing=self.preprocessing,
             device=self.device,
             config=self.config,
+            factors=scale_factors(pixel_size, self.model_scale),
             **options,
         )
 
-    def method_for(self, shape: tuple[int, int]) -> str:
+    def pixel_size_for(
+        self,
+        image: np.ndarray | None = None,
+        *,
+        path: str | Path | None = None,
+        name: str | None = None,
+        data_spacing: tuple[float, float] | None = None,
+        fov: np.ndarray | None = None,
+    ) -> PixelSize:
+        """The pixel size of one input, and its source (:func:`octvessel.scale.resolve_pixel_size`).
+
+        The FOV estimate is tried only for a model that records a training FOV diameter.
+        """
+        return resolve_pixel_size(
+            spacing=self.spacing,
+            fov_px=self.fov_px,
+            path=path,
+            name=name,
+            data_spacing=data_spacing,
+            image=image,
+            fov=fov,
+            estimate=self.model_scale is not None and self.model_scale.fov_px is not None,
+        )
+
+    def predict_scaled(
+        self,
+        image: np.ndarray,
+        name: str,
+        *,
+        path: str | Path | None = None,
+        data_spacing: tuple[float, float] | None = None,
+        fov: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """:meth:`predict_array` at the input's resolved pixel size, recorded in ``scales[name]``."""
+        pixel = self.pixel_size_for(image, path=path, name=name, data_spacing=data_spacing, fov=fov)
+        factors = scale_factors(pixel, self.model_scale)
+        shape = (int(image.shape[0]), int(image.shape[1]))
+        grid = network_grid(
+            shape, self.config, self.preprocessing, factors, getattr(self.model, "size_multiple", 1)
+        )
+        self.scales[name] = {
+            **pixel.to_dict(),
+            "factors": list(factors) if factors is not None else None,
+            "network_grid": list(grid),
+            "image_grid": list(shape),
+        }
+        return self.predict_array(image, pixel_size=pixel)
+
+    def scale_record(self) -> dict[str, Any]:
+        """What ``prediction.json`` / ``metrics.json`` record as ``scale``."""
+        return {
+            "model": self.model_scale.to_dict() if self.model_scale is not None else None,
+            "images": dict(self.scales),
+        }
+
+    def scale_line(self) -> str:
+        """One line for the terminal: the model's pixel size and the inputs' sources."""
+        from octvessel.models.card import scale_text
+
+        counts = Counter(rec["source"] for rec in self.scales.values())
+        factors = [f for rec in self.scales.values() for f in (rec["factors"] or [1.0, 1.0])]
+        sources = ", ".join(f"{src} x{n}" for src, n in counts.most_common()) or "none"
+        spread = f"; resampled x{min(factors):.3g}-{max(factors):.3g}" if factors else ""
+        override = self.config.input_size or self.config.input_scale
+        note = f" (overridden by --input-size/--input-scale {override})" if override else ""
+        return (
+            f"scale: model trained at {scale_text(self.model_scale)}; input pixel size from "
+            f"{sources}{spread}{note}"
+        )
+
+    def method_for(self, shape: tuple[int, int], factors: Any = None) -> str:
         """The method used for an image of ``shape`` (what ``auto`` resolves to)."""
-        grid = network_grid(shape, self.config, self.preprocessing)
+        mult = getattr(self.model, "size_multiple", 1)
+        grid = network_grid(shape, self.config, self.preprocessing, factors, mult)
         return windows_for(self.model, grid, self.config)[0]
 
     def write_outputs(
@@ -217,7 +316,7 @@ class Predictor:
         _check_threshold(threshold)
         path = Path(path)
         image = read_image(path)
-        prob = self.predict_array(image)
+        prob = self.predict_scaled(image, name or stem(path), path=path)
         if out_dir is not None:
             self.write_outputs(
                 out_dir, name or stem(path), image, prob, threshold=threshold, overwrite=overwrite
@@ -238,6 +337,8 @@ class Predictor:
             "preprocessing": self.preprocessing.to_dict(),
             "inference": self.config.to_dict(),
             "threshold": threshold,
+            "model_scale": self.model_scale.to_dict() if self.model_scale is not None else None,
+            "scale_options": {"spacing_mm": _listed(self.spacing), "fov_px": self.fov_px},
             "outputs": dict(OUTPUTS),
         }
 
@@ -251,6 +352,20 @@ class Predictor:
             "variant": item.variant,
             **pixel_size(item),
             **{k: facts[k] for k in RECORDED_FACTS},
+        }
+
+    def with_scale(self, record: dict[str, Any], name: str) -> dict[str, Any]:
+        """``record`` with the pixel size :meth:`predict_scaled` used for image ``name``:
+        ``pixel_size_mm`` and ``pixel_size_source`` replaced by the resolved ones, and
+        ``scale`` (source detail, resampling factors, image and network grids)."""
+        used = self.scales.get(name)
+        if used is None:
+            return record
+        return {
+            **record,
+            "pixel_size_mm": used["spacing_mm"],
+            "pixel_size_source": used["source"],
+            "scale": used,
         }
 
     def predict_folder(
@@ -317,7 +432,7 @@ class Predictor:
                 except InputError as exc:
                     summary.failed.append((item.path, str(exc).removeprefix(f"{item.path}: ")))
                     continue
-                prob = self.predict_array(image)
+                prob = self.predict_scaled(image, item.name, path=item.path)
                 self.write_outputs(
                     out_dir,
                     item.name,
@@ -327,14 +442,16 @@ class Predictor:
                     overwrite=True,
                     kinds=kinds,
                 )
-                writer.add(item.name, records[item.name])
+                writer.add(item.name, self.with_scale(records[item.name], item.name))
                 summary.predicted.append(item.name)
-                summary.methods[self.method_for(image.shape[:2])] += 1
+                factors = self.scales[item.name]["factors"]
+                summary.methods[self.method_for(image.shape[:2], factors)] += 1
                 summary.vessel_fraction.append(float(np.mean(prob >= threshold)))
             finished = True
         finally:
             writer.flush(finished=finished)  # also on Ctrl-C: what is done stays recorded
         summary.seconds = time.perf_counter() - t0
+        summary.scale = self.scale_line()
         return summary
 
 
@@ -346,6 +463,8 @@ RECORDED_FACTS = (
     "preprocessing",
     "inference",
     "threshold",
+    "model_scale",
+    "scale_options",
 )
 
 
@@ -354,6 +473,10 @@ def pixel_size(item: InputImage) -> dict[str, Any]:
     came from (the reconstruction sidecar or dataset.json), both None when unknown."""
     size = list(item.spacing_mm) if item.spacing_mm is not None else None
     return {"pixel_size_mm": size, "pixel_size_source": item.spacing_source}
+
+
+def _listed(pair: tuple[float, float] | None) -> list[float] | None:
+    return list(pair) if pair is not None else None
 
 
 def _check_channels(model: SegmentationModel, preprocessing: Preprocessing) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -52,4 +53,14 @@ class ModelCard:
         return "\n".join(lines) + "\n"
 
 
-__all__ = ["ModelCard"]
+def scale_text(scale: Any) -> str:
+    """The card's line for a bundle's pixel size (:class:`octvessel.pixel_size.ModelScale`)."""
+    if scale is None:
+        return (
+            "pixel size not recorded (an older bundle): inputs run on their own grid; "
+            "pass --input-scale to rescale (docs/scale.md)"
+        )
+    return f"{scale.describe()}; inputs are resampled to it (docs/scale.md)"
+
+
+__all__ = ["ModelCard", "scale_text"]

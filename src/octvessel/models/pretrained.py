@@ -32,8 +32,9 @@ from safetensors.torch import load_file, safe_open, save_file
 
 from octvessel import __version__, atomic, layout
 from octvessel.errors import InputError, OctvesselError, UsageError
-from octvessel.models.card import ModelCard
+from octvessel.models.card import ModelCard, scale_text
 from octvessel.models.registry import create_model, get_spec
+from octvessel.pixel_size import ModelScale
 from octvessel.preprocessing import Preprocessing
 
 if TYPE_CHECKING:
@@ -64,9 +65,12 @@ class BundleConfig:
     metadata: dict[str, Any] = field(default_factory=dict)
     octvessel_version: str = __version__
     schema_version: int = SCHEMA_VERSION
+    #: the pixel size the network was trained at (``"scale"`` in config.json); None for
+    #: bundles written before it existed: inputs then run on their own grid
+    scale: ModelScale | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "schema_version": self.schema_version,
             "model": self.model,
             "model_config": self.model_config,
@@ -75,6 +79,9 @@ class BundleConfig:
             "octvessel_version": self.octvessel_version,
             "metadata": self.metadata,
         }
+        if self.scale is not None:
+            out["scale"] = self.scale.to_dict()
+        return out
 
     @classmethod
     def from_file(cls, path: str | Path) -> BundleConfig:
@@ -123,6 +130,7 @@ class BundleConfig:
             metadata=raw.get("metadata", {}) if isinstance(raw.get("metadata", {}), dict) else {},
             octvessel_version=str(raw.get("octvessel_version", "unknown")),
             schema_version=version,
+            scale=ModelScale.from_dict(raw.get("scale"), path),
         )
 
     def build(self, source: Path | None = None, device: str = "cpu") -> SegmentationModel:
@@ -315,6 +323,7 @@ def model_card(model: SegmentationModel, config: BundleConfig) -> str:
     card.fact(f"config: `{json.dumps(config.model_config, sort_keys=True)}`")
     card.fact(f"preprocessing: `{json.dumps(config.preprocessing.to_dict(), sort_keys=True)}`")
     card.fact(f"octvessel version: {config.octvessel_version}")
+    card.fact(f"trained at: {scale_text(config.scale)}")
     for name, digest in config.sha256.items():
         card.fact(f"sha256 of `{name}`: `{digest}`")
     for key, value in config.metadata.items():
@@ -333,8 +342,12 @@ def save_pretrained(
     dtype: str = "float32",
     card: str | None = None,
     overwrite: bool = False,
+    scale: ModelScale | None = None,
 ) -> Path:
-    """Write ``model`` as a bundle folder (weights, config.json, model card), each file atomically."""
+    """Write ``model`` as a bundle folder (weights, config.json, model card), each file atomically.
+
+    ``scale``: the pixel size the network was trained at (recorded as ``"scale"``).
+    """
     directory = Path(directory)
     name = getattr(model, "registry_name", model.name)
     config = BundleConfig(
@@ -342,6 +355,7 @@ def save_pretrained(
         model_config=model.config.to_dict(),
         preprocessing=preprocessing or get_spec(name).preprocessing,
         metadata=dict(metadata or {}),
+        scale=scale,
     )
     for fname in (WEIGHTS_NAME, CONFIG_NAME):
         atomic.check_writable(directory / fname, overwrite)

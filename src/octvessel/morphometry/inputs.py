@@ -1,10 +1,11 @@
 """What ``octvessel measure`` reads: masks or probability maps, their pixel size, fovea
 and laterality, from the files themselves and the metadata octvessel writes beside them.
 
-Pixel size, first found wins: ``--spacing``; a reconstruction sidecar (``*_enface.json``,
-``spacing_mm``) listing the image; ``dataset.json`` (``spacing``) in the folder or up to
-two folders above; ``prediction.json`` (``spacing``, or ``images[NAME].spacing``); else
-none (pixel units). Laterality: ``--laterality``, the sidecar, or dataset.json's sample
+Pixel size, first found wins (:mod:`octvessel.scale`, the order every command shares):
+``--spacing``; a reconstruction sidecar (``*_enface.json``, ``spacing_mm``) listing the
+image; ``dataset.json`` (``spacing``) in the folder or up to two folders above; a
+HEYEX-style XML beside it; ``prediction.json`` (``spacing``, ``images[NAME].spacing`` or
+``scale.images[NAME].spacing_mm``); else none (pixel units). Laterality: ``--laterality``, the sidecar, or dataset.json's sample
 of that name. Fovea: ``--fovea``, else the thinnest retina of the surfaces beside a
 reconstruction (``NAME_surfaces.npz`` or the sidecar's boundaries file: ``ILM`` with
 ``BM``/``RPE``; the ILM pit alone when only ``ILM`` is there).
@@ -22,6 +23,7 @@ from scipy import ndimage
 
 from octvessel.data.io import is_image_file, read_image, read_mask
 from octvessel.errors import InputError, UsageError
+from octvessel.scale import spacing_from_files
 
 PROB_SUFFIXES = ("_prob",)
 MASK_SUFFIXES = ("_mask",)
@@ -109,16 +111,21 @@ class Metadata:
 
 
 def find_metadata(item: MeasureInput) -> Metadata:
-    """Spacing, laterality and surfaces for ``item`` from sidecars (module docstring)."""
-    spacing, source, lat, surf, surf_src, native_rows = None, "none", None, None, "none", None
+    """Spacing, laterality and surfaces for ``item`` from sidecars (module docstring).
+
+    The pixel size comes from :func:`octvessel.scale.spacing_from_files`, the source order
+    every command shares; ``spacing_source`` is the file it was read from.
+    """
+    found = spacing_from_files(item.path, item.name)
+    spacing = found.spacing if found is not None else None
+    source = found.detail if found is not None else "none"
+    lat, surf, surf_src, native_rows = None, None, "none", None
     for folder in _above(item.path.parent):
         for side in sorted(folder.glob("*_enface.json")):
             info = _json(side) or {}
             images = info.get("images") or {}
             if not any(Path(f).stem == item.name for f in images):
                 continue
-            if info.get("spacing_mm"):
-                spacing, source = tuple(float(v) for v in info["spacing_mm"]), str(side)
             lat = info.get("laterality")
             native_rows = (info.get("native_shape") or [None])[0]
             prefix = side.name[: -len("_enface.json")]
@@ -135,29 +142,17 @@ def find_metadata(item: MeasureInput) -> Metadata:
             else:
                 surf_src = f"none: {side.name} has no surfaces beside it"
             break
-        if spacing is not None:
+        if surf_src != "none" or lat is not None:
             break
-    if spacing is None:
+    if lat is None:
         for folder in _above(item.path.parent):
             ds = _json(folder / "dataset.json")
-            if ds and ds.get("spacing"):
-                spacing, source = (
-                    tuple(float(v) for v in ds["spacing"]),
-                    str(folder / "dataset.json"),
-                )
+            if ds:
                 for s in ds.get("samples") or []:
                     if isinstance(s, dict) and item.name.startswith(str(s.get("name", "\0"))):
-                        lat = lat or s.get("laterality")
+                        lat = s.get("laterality")
+                        break
                 break
-    if spacing is None:
-        pj = _json(item.path.parent / "prediction.json") or {}
-        per = (pj.get("images") or {}).get(item.name) or {}
-        value = per.get("spacing") or pj.get("spacing")
-        if value:
-            spacing, source = (
-                tuple(float(v) for v in value),
-                str(item.path.parent / "prediction.json"),
-            )
     return Metadata(spacing, source, lat, surf, surf_src, native_rows)
 
 

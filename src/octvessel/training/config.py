@@ -16,6 +16,7 @@ from octvessel.config import JsonConfig, check_fraction, check_int
 from octvessel.data.augment import AUGMENT_MODES
 from octvessel.errors import InputError, UsageError, check_choice
 from octvessel.models.recipes import PRESETS
+from octvessel.pixel_size import check_fov_px, check_spacing
 from octvessel.precision import PRECISION_CHOICES, PRECISIONS  # noqa: F401 (re-exported)
 from octvessel.runtime import DEVICES
 
@@ -53,6 +54,16 @@ class TrainConfig(JsonConfig):
         init_from: start from these weights (fine-tuning): a shipped model name, a run or
             bundle folder, or a ``.safetensors`` with its ``config.json``. Its architecture,
             model config and preprocessing are the defaults; ``model`` must match it.
+        pixel_size_mm: (row, col) mm per pixel every training image is brought to before
+            cropping (pooling datasets of different scales; recorded in the bundle's
+            ``scale``). None: no resampling; the bundle records the images' pixel size
+            when they all share one.
+        fov_px: photographs without a pixel size: the FOV diameter (pixels) they are
+            brought to (from their FOV masks); with ``pixel_size_mm`` None the recorded
+            pixel size assumes a 45 degree camera (0.29 mm per degree; docs/scale.md).
+        scale_jitter: physical-scale augmentation: every crop zoomed by a log-uniform
+            factor in 1/(1+j) .. 1+j (0: off; 0.15 tolerates a 15 % error in an input's
+            estimated pixel size).
     """
 
     model: str = "iternet"
@@ -80,6 +91,9 @@ class TrainConfig(JsonConfig):
     workers: int = 0
     init_from: str | None = None
     notes: str = ""
+    pixel_size_mm: tuple[float, float] | None = None
+    fov_px: float | None = None
+    scale_jitter: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("epochs", "images_per_batch", "crops_per_image", "crop"):
@@ -105,6 +119,18 @@ class TrainConfig(JsonConfig):
             raise UsageError(f"init_from={self.init_from!r}: expected a model name or path")
         if self.val_fraction > 0 and self.val_split:
             raise UsageError("give either val_fraction or val_split, not both")
+        if self.pixel_size_mm is not None:
+            object.__setattr__(
+                self, "pixel_size_mm", check_spacing(self.pixel_size_mm, "pixel_size_mm")
+            )
+        if self.fov_px is not None:
+            object.__setattr__(self, "fov_px", check_fov_px(self.fov_px, "fov_px"))
+        if (
+            isinstance(self.scale_jitter, bool)
+            or not isinstance(self.scale_jitter, (int, float))
+            or not 0.0 <= self.scale_jitter <= 1.0
+        ):
+            raise UsageError(f"scale_jitter={self.scale_jitter!r}: expected a fraction in [0, 1]")
         if not isinstance(self.model_config, dict) or not isinstance(self.preprocessing, dict):
             raise UsageError("model_config and preprocessing must be tables (dicts)")
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import torch
@@ -18,7 +19,16 @@ from torch.utils.data import DataLoader, Dataset
 from octvessel.data.augment import AugmentConfig, random_crop
 from octvessel.data.sample import Sample
 from octvessel.errors import InputError, UsageError
+from octvessel.inference.engine import resample
+from octvessel.inference.scale import scale_factors, scaled_grid
+from octvessel.pixel_size import ModelScale
 from octvessel.preprocessing import Preprocessing
+from octvessel.scale import resolve_pixel_size
+
+#: retina per degree of field angle assumed when only a FOV diameter is known (as octify)
+MM_PER_DEGREE = 0.29
+#: the field angle assumed for photographs pooled by FOV diameter without a pixel size
+DEFAULT_FIELD_DEG = 45.0
 
 
 def check_trainable(samples: Sequence[Sample], crop: int) -> None:
@@ -67,6 +77,81 @@ def fingerprint(samples: Sequence[Sample]) -> str:
                 digest.update(np.ascontiguousarray(s.image).tobytes())
                 digest.update(np.packbits(s.label).tobytes())
     return digest.hexdigest()[:16]
+
+
+def augment_config(cfg: Any) -> AugmentConfig:
+    """The crops' augmentation of a :class:`~octvessel.training.config.TrainConfig`:
+    its ``augment`` preset plus the physical-scale jitter (``scale_jitter``)."""
+    aug = AugmentConfig.preset(cfg.augment)
+    j = float(getattr(cfg, "scale_jitter", 0.0) or 0.0)
+    if j > 0:
+        aug = replace(aug, scale_p=1.0, scale_range=(1.0 / (1.0 + j), 1.0 + j))
+    return aug
+
+
+def _rescale(sample: Sample, grid: tuple[int, int]) -> Sample:
+    """The sample on ``grid``: image bilinear (anti-aliased), label and FOV at >= 0.5."""
+    img = torch.from_numpy(np.ascontiguousarray(sample.image.transpose(2, 0, 1)))[None]
+    image = resample(img, grid)[0].numpy().transpose(1, 2, 0)
+    label = resample(sample.label.astype(np.float32), grid) >= 0.5
+    fov = resample(sample.fov.astype(np.float32), grid) >= 0.5
+    return replace(sample, image=np.ascontiguousarray(image, np.float32), label=label, fov=fov)
+
+
+def pool_scale(
+    train: Sequence[Sample], val: Sequence[Sample], cfg: Any
+) -> tuple[list[Sample], list[Sample], ModelScale | None, list[str]]:
+    """Bring every training (and validation) image to one pixel size.
+
+    The target is ``cfg.pixel_size_mm`` and/or ``cfg.fov_px``; each image's own pixel size
+    comes from :func:`octvessel.scale.resolve_pixel_size` (the dataset's spacing, its
+    sidecars, else the FOV diameter of its mask). Images whose size cannot be related to
+    the target are kept as they are (listed in the notes). Without a target nothing is
+    resampled, and the returned scale is the images' common pixel size (None when they
+    do not share one). Labels are resampled with their images here (training data), never
+    at scoring.
+
+    Returns:
+        (train, val, the :class:`ModelScale` the network learns at or None, notes).
+    """
+    samples = [*train, *val]
+    target_mm = getattr(cfg, "pixel_size_mm", None)
+    target_fov = getattr(cfg, "fov_px", None)
+    estimate = target_fov is not None  # a FOV diameter only helps towards a FOV target
+    pixels = [
+        resolve_pixel_size(data_spacing=s.spacing, path=s.path, fov=s.fov, estimate=estimate)
+        for s in samples
+    ]
+    if target_mm is None and target_fov is None:
+        spacings = {p.spacing for p in pixels}
+        if len(spacings) == 1 and None not in spacings:
+            return (
+                list(train),
+                list(val),
+                ModelScale(next(iter(spacings)), note="training images' spacing"),
+                [],
+            )
+        return list(train), list(val), None, []
+    if target_mm is None:
+        mm = DEFAULT_FIELD_DEG * MM_PER_DEGREE / float(target_fov)
+        target = ModelScale(
+            (mm, mm),
+            fov_px=target_fov,
+            field_deg=DEFAULT_FIELD_DEG,
+            note=f"pooled to a FOV of {target_fov:g} px; mm per pixel assumes a 45 deg camera",
+        )
+    else:
+        target = ModelScale(tuple(target_mm), fov_px=target_fov, note="pooled to pixel_size_mm")
+    out, notes = [], []
+    for s, p in zip(samples, pixels, strict=True):
+        factors = scale_factors(p, target)
+        if factors is None:
+            notes.append(f"{s.name}: pixel size unknown ({p.describe()}); kept as it is")
+            out.append(s)
+            continue
+        grid = scaled_grid(s.shape, factors)
+        out.append(s if grid == s.shape else _rescale(s, grid))
+    return out[: len(train)], out[len(train) :], target, notes
 
 
 @dataclass

@@ -28,11 +28,11 @@ import torch
 from tqdm.auto import tqdm
 
 from octvessel import __version__, atomic, layout
-from octvessel.data.augment import AugmentConfig
 from octvessel.data.sample import Sample
 from octvessel.errors import InputError, UsageError
 from octvessel.models.base import SegmentationModel
 from octvessel.models.pretrained import CONFIG_NAME, BundleConfig, save_weights
+from octvessel.pixel_size import ModelScale
 from octvessel.precision import autocast_for, resolve_precision
 from octvessel.runtime import select_device
 from octvessel.training import distributed
@@ -47,9 +47,11 @@ from octvessel.training.checkpoint import STATE_NAME, load_state, save_state
 from octvessel.training.config import TrainConfig
 from octvessel.training.data import (
     CropDataset,
+    augment_config,
     build_loader,
     check_trainable,
     fingerprint,
+    pool_scale,
 )
 from octvessel.training.loop import (
     EpochState,
@@ -161,6 +163,9 @@ def train(
         dataset, cfg, format, observer, variant
     )
     check_trainable(train_samples, cfg.crop)
+    train_samples, val_samples, scale, scale_notes = pool_scale(train_samples, val_samples, cfg)
+    for note in scale_notes[:5]:
+        print(f"scale: {note}", file=sys.stderr)
     distributed.init(env, device)
     threads = torch.get_num_threads()
     try:
@@ -176,6 +181,7 @@ def train(
             progress=progress,
             stop_after_steps=stop_after_steps,
             command=command,
+            scale=scale,
         )
     finally:
         torch.set_num_threads(threads)  # a resume may have set the run's own thread count
@@ -208,6 +214,7 @@ def _run(
     progress: bool,
     stop_after_steps: int | None,
     command: str | None,
+    scale: ModelScale | None = None,
 ) -> TrainResult:
     torch.manual_seed(cfg.seed)
     model, pre = build_model(cfg)
@@ -228,7 +235,7 @@ def _run(
         pre,
         cfg.crop,
         cfg.crops_per_image,
-        AugmentConfig.preset(cfg.augment),
+        augment_config(cfg),
         cfg.seed,
         length=steps * env.world * cfg.images_per_batch,
     )
@@ -287,7 +294,11 @@ def _run(
             overwrite=True,
         )
     bundle = BundleConfig(
-        model=cfg.model, model_config=model.config.to_dict(), preprocessing=pre, metadata=meta
+        model=cfg.model,
+        model_config=model.config.to_dict(),
+        preprocessing=pre,
+        metadata=meta,
+        scale=scale,
     )
     total_done = epoch * steps + start_step
 
