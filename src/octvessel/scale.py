@@ -66,7 +66,8 @@ __all__ = [
 # ------------------------------------------------------------------------------ the data
 
 
-def _json(path: Path) -> dict[str, Any] | None:
+def json_object(path: Path) -> dict[str, Any] | None:
+    """The JSON object in ``path``, or None when it is missing, unreadable or not an object."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -74,7 +75,8 @@ def _json(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _folders(path: Path, levels: int = 2) -> list[Path]:
+def folders_above(path: Path, levels: int = 2) -> list[Path]:
+    """``path``'s folder (``path`` itself when it is one) and up to ``levels`` above it."""
     folder = path.parent if not path.is_dir() else path
     return [folder, *list(folder.parents)[:levels]]
 
@@ -93,10 +95,10 @@ def spacing_from_files(path: str | Path, name: str | None = None) -> PixelSize |
     """
     path = Path(path)
     name = name or path.stem
-    folders = _folders(path)
+    folders = folders_above(path)
     for folder in folders:
         for side in sorted(folder.glob("*_enface.json")):
-            info = _json(side) or {}
+            info = json_object(side) or {}
             if info.get("spacing_mm") and _lists(info.get("images") or {}, name):
                 return PixelSize(
                     check_spacing(info["spacing_mm"], "spacing_mm", side),
@@ -105,7 +107,7 @@ def spacing_from_files(path: str | Path, name: str | None = None) -> PixelSize |
                     str(side),
                 )
     for folder in folders:
-        ds = _json(folder / "dataset.json")
+        ds = json_object(folder / "dataset.json")
         if ds and ds.get("spacing"):
             where = folder / "dataset.json"
             return PixelSize(
@@ -117,7 +119,7 @@ def spacing_from_files(path: str | Path, name: str | None = None) -> PixelSize |
         spacing = check_spacing((geo.spacing[0], geo.spacing[2]), "HEYEX spacing", xml)
         return PixelSize(spacing, None, "heyex-xml", str(xml))
     pj_path = path.parent / "prediction.json"
-    pj = _json(pj_path) or {}
+    pj = json_object(pj_path) or {}
     per = (pj.get("images") or {}).get(name) or {}
     recorded = ((pj.get("scale") or {}).get("images") or {}).get(name) or {}
     value = (

@@ -13,17 +13,15 @@ reconstruction (``NAME_surfaces.npz`` or the sidecar's boundaries file: ``ILM`` 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from scipy import ndimage
 
 from octvessel.data.io import is_image_file, read_image, read_mask
 from octvessel.errors import InputError, UsageError
-from octvessel.scale import spacing_from_files
+from octvessel.scale import folders_above, json_object, spacing_from_files
 
 PROB_SUFFIXES = ("_prob",)
 MASK_SUFFIXES = ("_mask",)
@@ -86,18 +84,6 @@ def read_vessels(item: MeasureInput, threshold: float) -> np.ndarray:
         ) from None
 
 
-def _json(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _above(folder: Path, levels: int = 2) -> list[Path]:
-    return [folder, *list(folder.parents)[:levels]]
-
-
 @dataclass(frozen=True)
 class Metadata:
     """What the files beside an image say (None where they say nothing)."""
@@ -120,9 +106,9 @@ def find_metadata(item: MeasureInput) -> Metadata:
     spacing = found.spacing if found is not None else None
     source = found.detail if found is not None else "none"
     lat, surf, surf_src, native_rows = None, None, "none", None
-    for folder in _above(item.path.parent):
+    for folder in folders_above(item.path.parent):
         for side in sorted(folder.glob("*_enface.json")):
-            info = _json(side) or {}
+            info = json_object(side) or {}
             images = info.get("images") or {}
             if not any(Path(f).stem == item.name for f in images):
                 continue
@@ -145,8 +131,8 @@ def find_metadata(item: MeasureInput) -> Metadata:
         if surf_src != "none" or lat is not None:
             break
     if lat is None:
-        for folder in _above(item.path.parent):
-            ds = _json(folder / "dataset.json")
+        for folder in folders_above(item.path.parent):
+            ds = json_object(folder / "dataset.json")
             if ds:
                 for s in ds.get("samples") or []:
                     if isinstance(s, dict) and item.name.startswith(str(s.get("name", "\0"))):
