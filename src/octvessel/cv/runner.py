@@ -362,6 +362,7 @@ def _run_fold(
         recipe,
         resume=resume,
         overwrite=overwrite or fresh_over,
+        group_by=config.group_by,  # a recipe's val_fraction keeps subjects together too
         progress=progress,
         stop_after_steps=stop_after,
         command=command,
