@@ -415,7 +415,8 @@ def _write_summaries(
 ) -> None:
     doc = {
         "schema": SCHEMA,
-        "dataset": str(dataset),
+        "dataset": str(Path(dataset).resolve()),
+        "dataset_given": str(dataset),
         "format": fmt,
         "folds": config.folds,
         "threshold": config.threshold,
