@@ -383,7 +383,9 @@ def test_cv_model_all_compares_every_registered_network(phantom_data, tmp_path, 
     assert all(name in text for name in list_models())
 
 
-def test_cv_dataset_option_is_advertised_once_and_path_variants_work(phantom_data, tmp_path, capsys):
+def test_cv_dataset_option_is_advertised_once_and_path_variants_work(
+    phantom_data, tmp_path, capsys
+):
     """Issue 16 case 6: `-d` once in the help, and `PATH:P1,P3` means `--variant P1,P3`."""
     with pytest.raises(SystemExit):
         main(["cv", "-h"])

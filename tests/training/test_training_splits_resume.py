@@ -109,8 +109,7 @@ def test_one_grouping_rule_for_train_and_cv():
         frozenset({"s03_OD"}),
     }
     samples = [
-        Sample(np.zeros((4, 4, 1), np.float32), None, np.ones((4, 4), bool), n, None)
-        for n in names
+        Sample(np.zeros((4, 4, 1), np.float32), None, np.ones((4, 4), bool), n, None) for n in names
     ]
     assert sample_groups(samples, r"^(s\d+)") == ["s01", "s01", "s02", "s02", "s03"]
     train, val = split_holdout(samples, 0.3, seed=1, group_by=r"^(s\d+)")

@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 
 from octvessel.config import check_int
+from octvessel.data.groups import compile_group_by, group_names
 from octvessel.data.layouts import natural_key
 from octvessel.errors import InputError, UsageError
-from octvessel.data.groups import compile_group_by, group_names
 
 __all__ = [
     "SCHEMA",

@@ -28,7 +28,9 @@ from octvessel.metrics import Confusion, Curves, confusion, curves, summarize
 ASPECT_TOLERANCE = 0.02
 
 
-def same_aspect(a: tuple[int, ...], b: tuple[int, ...], tolerance: float = ASPECT_TOLERANCE) -> bool:
+def same_aspect(
+    a: tuple[int, ...], b: tuple[int, ...], tolerance: float = ASPECT_TOLERANCE
+) -> bool:
     """True when H x W grids ``a`` and ``b`` have aspect ratios within ``tolerance`` (relative)."""
     ra, rb = a[1] / a[0], b[1] / b[0]
     return abs(ra - rb) <= tolerance * max(ra, rb)

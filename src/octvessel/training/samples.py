@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 
 from octvessel.data import load_dataset
+from octvessel.data.groups import SCAN_KEY, sample_groups
 from octvessel.data.sample import Sample
 from octvessel.errors import UsageError
 from octvessel.training.config import TrainConfig
-from octvessel.data.groups import SCAN_KEY, sample_groups
 
 
 def split_holdout(
@@ -61,7 +61,9 @@ def splits_record(
         "seed": seed,
         "group_by": group_by,
         "grouping": "every image of one scan (all its variants) on one side"
-        + (f"; scans grouped by the first group of {group_by!r} in their names" if group_by else ""),
+        + (
+            f"; scans grouped by the first group of {group_by!r} in their names" if group_by else ""
+        ),
         "groups": {s.name: g for s, g in zip(everything, groups, strict=True)},
     }
 

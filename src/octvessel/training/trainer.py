@@ -112,7 +112,9 @@ class TrainResult:
     def summary(self) -> str:
         """One line: what this call trained (or that the run was finished) and the best epoch."""
         if self.epochs_run == 0 and self.epochs_done >= self.total_epochs:
-            what = f"the run was finished already ({self.epochs_done} of {self.total_epochs} epochs)"
+            what = (
+                f"the run was finished already ({self.epochs_done} of {self.total_epochs} epochs)"
+            )
         else:
             what = (
                 f"trained epochs {self.first_epoch}-{self.epochs_done} of {self.total_epochs}"
