@@ -56,7 +56,7 @@ class SavedPredictions:
 
     def saved(self, name: str) -> np.ndarray | None:
         """The saved probability of ``name`` when all its outputs are there (and not overwrite)."""
-        from octvessel.evaluation.dataset import read_probability
+        from octvessel.data import read_image
         from octvessel.inference.outputs import output_paths
 
         if self.overwrite:
@@ -65,7 +65,7 @@ class SavedPredictions:
         if not all(p.is_file() for p in paths.values()):
             return None
         self.kept.append(name)
-        return read_probability(paths["prob_tif"])
+        return read_image(paths["prob_tif"])[..., 0]  # float32 TIFF: the exact probability
 
     def write(self, name: str, image: np.ndarray, prob: np.ndarray) -> None:
         """Write the outputs of ``name`` (files of a cut-short earlier try are replaced)."""
