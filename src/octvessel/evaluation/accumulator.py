@@ -102,8 +102,8 @@ class PixelAccumulator:
                 )
             if not self.allow_resample:
                 raise InputError(
-                    f"{sizes}; they must match (resampling was turned off by --no-resample "
-                    "(allow_resample=False))",
+                    f"{sizes}; they must match (resampling was turned off: "
+                    "--no-resample (allow_resample=False))",
                     where or name,
                 )
             from octvessel.inference.engine import resample
