@@ -92,6 +92,9 @@ def test_group_by_keeps_a_subject_together_and_resume_keeps_it(tmp_path, capsys)
     assert main([*args, "--no-progress"]) == 2
     err = capsys.readouterr().err.strip()
     assert "splits.json" in err and "--overwrite" in err and len(err.splitlines()) == 1
+    other = ["train", "-d", str(data), "-o", str(tmp_path / "r2"), *TINY, "--group-by", "^s"]
+    assert main(other) == 2  # nothing to group without a validation split
+    assert "give --val-fraction" in capsys.readouterr().err
 
 
 def test_one_grouping_rule_for_train_and_cv():

@@ -53,6 +53,12 @@ def run(args: argparse.Namespace) -> int:
             model_config={**cfg.model_config, **model_config},
             preprocessing={**cfg.preprocessing, **({"color": args.color} if args.color else {})},
         )
+    if args.group_by and not cfg.val_fraction:
+        from octvessel.errors import UsageError
+
+        raise UsageError(
+            "--group-by groups the images of a held-out validation split; give --val-fraction"
+        )
     result = train(
         args.dataset[0] if len(args.dataset) == 1 else args.dataset,
         args.output,
