@@ -65,6 +65,7 @@ def test_interrupted_save_predictions_resumes_and_overwrite_redoes(
     saved = sorted(p.name for p in (out / "predictions").glob("*_prob.tif"))
     assert saved == ["case0_prob.tif", "case1_prob.tif"]
     before = {p.name: p.stat().st_mtime_ns for p in (out / "predictions").iterdir()}
+    (out / "metrics.csv").write_text("cut short\n")  # as if stopped while writing outputs
     capsys.readouterr()
     stop_at, calls[:] = None, []
     assert main([*base, "-o", str(out)]) == 0  # the same command continues

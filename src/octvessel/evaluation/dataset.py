@@ -185,8 +185,9 @@ def evaluate_dataset(
         raise UsageError(f"threshold={threshold!r}: expected a number in [0, 1]")
     out = Path(out_dir) if out_dir is not None else None
     if out is not None and not overwrite:
-        for name in OUTPUT_FILES:
-            atomic.check_writable(out / name, overwrite=False)
+        # metrics.json is written last: a folder without it holds an unfinished evaluation,
+        # whose other files (metrics.csv, figures, saved predictions) a rerun completes
+        atomic.check_writable(out / layout.METRICS_JSON, overwrite=False)
     pred_dir = Path(predictions) if predictions is not None else None
     if pred_dir is not None and not pred_dir.is_dir():
         raise InputError("predictions folder not found", pred_dir)
@@ -303,10 +304,16 @@ def _write_outputs(
     figures: bool,
     overwrite: bool,
 ) -> None:
+    atomic.write_text(out / layout.METRICS_CSV, metrics_csv(result))
+    if figures and pooled_curves is not None:
+        _write_figures(out, result, acc, pooled_curves)
+    # last: its presence means the evaluation finished
     atomic.write_json(out / layout.METRICS_JSON, json_safe(result), overwrite=overwrite)
-    atomic.write_text(out / layout.METRICS_CSV, metrics_csv(result), overwrite=overwrite)
-    if not figures or pooled_curves is None:
-        return
+
+
+def _write_figures(
+    out: Path, result: dict[str, Any], acc: PixelAccumulator, pooled_curves: Any
+) -> None:
     from octvessel.visualize import pr_figure, roc_figure, save_figure
 
     per_image = [curves(p, lab) for p, lab in zip(acc.probs, acc.labels, strict=True)]
