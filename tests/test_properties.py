@@ -54,7 +54,8 @@ def test_every_metric_lies_in_its_range(pixels, threshold):
     m = threshold_metrics(confusion(probs >= threshold, labels))
     for name in THRESHOLD_METRICS:
         lo = -1.0 if name == "mcc" else 0.0
-        assert lo <= m[name] <= 1.0, (name, m[name])
+        assert np.isnan(m[name]) or lo <= m[name] <= 1.0, (name, m[name])  # NaN: undefined
+    assert not np.isnan(m["accuracy"])  # never undefined on a non-empty FOV
     for auc in (auc_roc(probs, labels), auc_pr(probs, labels)):
         assert np.isnan(auc) or 0.0 <= auc <= 1.0
 

@@ -7,7 +7,36 @@ user can fix by handing over different files or arguments; everything else is a 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+
+#: ``--flag (keyword=value)`` in a message: the command-line and the Python spelling
+_FLAG_AND_KEYWORD = re.compile(r"(--[a-z][\w-]*) \(([a-z_]\w*=[^()]*)\)")
+#: `` (in Python: ...)``: a hint for library users only
+_PYTHON_ONLY = re.compile(r" \(in Python: (?:[^()]|\([^()]*\))*\)")
+
+
+def command_line_form(message: str) -> str:
+    """``message`` as the command line shows it: ``--flag (keyword=value)`` -> ``--flag``,
+    `` (in Python: ...)`` dropped.
+
+    >>> command_line_form("exists already; pass --overwrite (overwrite=True) to replace it")
+    'exists already; pass --overwrite to replace it'
+    >>> command_line_form("not binary (in Python: read_mask(p, threshold=0.5) reads it)")
+    'not binary'
+    """
+    return _PYTHON_ONLY.sub("", _FLAG_AND_KEYWORD.sub(r"\1", message))
+
+
+def python_form(message: str) -> str:
+    """``message`` for library users: ``--flag (keyword=value)`` -> ``keyword=value``,
+    `` (in Python: X)`` -> `` (X)``.
+
+    >>> python_form("exists already; pass --overwrite (overwrite=True) to replace it")
+    'exists already; pass overwrite=True to replace it'
+    """
+    text = _FLAG_AND_KEYWORD.sub(r"\2", message)
+    return _PYTHON_ONLY.sub(lambda m: " (" + m.group(0)[len(" (in Python: ") :], text)
 
 
 class OctvesselError(Exception):
@@ -20,14 +49,19 @@ class InputError(OctvesselError, ValueError):
     """Bad input: a file that cannot be read, a layout that is not understood, a bad value.
 
     The message is one line that names the file (or parameter), what was found and what
-    was expected.
+    was expected. Hints name command-line flags; a message may add the Python spelling of
+    a flag as ``--overwrite (overwrite=True)``, or a hint for library users as
+    `` (in Python: ...)``: ``str(exc)`` -- what the command line prints -- keeps the flag
+    form (:func:`command_line_form`), ``exc.python_message`` the Python one.
     """
 
     exit_code = 2
 
     def __init__(self, message: str, path: str | Path | None = None) -> None:
         self.path = Path(path) if path is not None else None
-        super().__init__(f"{path}: {message}" if path is not None else message)
+        where = f"{path}: " if path is not None else ""
+        self.python_message = where + python_form(message)
+        super().__init__(where + command_line_form(message))
 
 
 class UsageError(InputError):

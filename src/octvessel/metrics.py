@@ -5,10 +5,12 @@ pooled over all images (the headline) and per image (mean and std). Threshold me
 from confusion counts; AUC-ROC and AUC-PR (average precision) from the probabilities via
 scikit-learn.
 
-Empty-mask rule: a ratio whose numerator and denominator are both 0 is 1.0 (nothing to
-find and nothing found is perfect); MCC with a zero denominator is 0.0; AUCs are NaN
-(undefined, reported as such: ``null`` in JSON, ``n/a`` in tables) when the pixels hold
-only one class, e.g. an image without vessel pixels. An empty FOV is an error.
+Undefined values: a ratio with a zero denominator -- the precision of a model that
+calls no pixel vessel, the sensitivity of an image without vessel pixels, F1 and IoU when
+neither label nor prediction holds a vessel, MCC when any margin of the confusion table is
+0 -- and AUCs of pixels that hold one class only are NaN: ``null`` in JSON, empty in CSV,
+``n/a`` in tables, left out of means. A std over fewer than two values is undefined too
+(``n/a``, not 0). An empty FOV is an error.
 
 Note on the reference codes: the IterNet, retina-unet and BCDU-Net scripts print a
 "Jaccard similarity score" computed with scikit-learn's ``jaccard_similarity_score`` on
@@ -57,7 +59,8 @@ class Confusion:
 
 
 def _ratio(num: float, den: float) -> float:
-    return 1.0 if den == 0 and num == 0 else (float(num) / den if den else 0.0)
+    """``num / den``; NaN (undefined) when ``den`` is 0."""
+    return float(num) / den if den else float("nan")
 
 
 def confusion(pred: np.ndarray, label: np.ndarray, fov: np.ndarray | None = None) -> Confusion:
@@ -77,7 +80,8 @@ def confusion(pred: np.ndarray, label: np.ndarray, fov: np.ndarray | None = None
 
 
 def threshold_metrics(c: Confusion) -> dict[str, float]:
-    """Accuracy, sensitivity, specificity, precision, F1 (= Dice), IoU and MCC from counts."""
+    """Accuracy, sensitivity, specificity, precision, F1 (= Dice), IoU and MCC from counts
+    (NaN where a denominator is 0: see the module docstring)."""
     tp, fp, fn, tn = (float(v) for v in (c.tp, c.fp, c.fn, c.tn))
     den = np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
     return {
@@ -87,7 +91,7 @@ def threshold_metrics(c: Confusion) -> dict[str, float]:
         "precision": _ratio(tp, tp + fp),
         "f1": _ratio(2 * tp, 2 * tp + fp + fn),
         "iou": _ratio(tp, tp + fp + fn),
-        "mcc": float((tp * tn - fp * fn) / den) if den > 0 else 0.0,
+        "mcc": float((tp * tn - fp * fn) / den) if den > 0 else float("nan"),
     }
 
 
@@ -196,11 +200,7 @@ def summarize(
         "auc_pr": auc_pr(all_p, all_l),
         **threshold_metrics(total),
     }
-    table = np.array([[r[m] for m in METRICS] for r in per_image], dtype=np.float64)
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: undefined AUCs
-        mean = dict(zip(METRICS, np.nanmean(table, axis=0).tolist(), strict=True))
-        std = dict(zip(METRICS, np.nanstd(table, axis=0).tolist(), strict=True))
+    mean, std = mean_std(per_image)
     return {
         "threshold": threshold,
         "n_images": len(per_image),
@@ -214,8 +214,31 @@ def summarize(
     }
 
 
+def mean_std(rows: Sequence[dict]) -> tuple[dict[str, float], dict[str, float]]:
+    """Per-metric mean and population std over ``rows`` (dicts with every metric; NaN and
+    None left out). A mean of no values is NaN, a std of fewer than two values is NaN."""
+    table = np.array(
+        [[np.nan if r.get(m) is None else r[m] for m in METRICS] for r in rows], np.float64
+    ).reshape(len(rows), len(METRICS))
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: undefined values
+        mean = np.nanmean(table, axis=0)
+        std = np.nanstd(table, axis=0)
+    std[np.isfinite(table).sum(axis=0) < 2] = np.nan
+    return (
+        dict(zip(METRICS, mean.tolist(), strict=True)),
+        dict(zip(METRICS, std.tolist(), strict=True)),
+    )
+
+
+def fmt_metric(value: float | None, width: int = 8) -> str:
+    """``value`` with 4 decimals, or ``n/a`` (None, NaN: undefined), right-aligned."""
+    ok = value is not None and np.isfinite(value)
+    return f"{value:>{width}.4f}" if ok else f"{'n/a':>{width}}"
+
+
 def _cell(value: float) -> str:
-    return f"{value:>8.4f}" if np.isfinite(value) else f"{'n/a':>8}"
+    return fmt_metric(value)
 
 
 def format_table(result: dict) -> str:
@@ -235,6 +258,10 @@ def format_table(result: dict) -> str:
             f"AUC undefined (one class only) for {len(undefined)} image(s): {shown}; "
             "their AUCs are left out of the mean"
         )
+    if any(not np.isfinite(v) for v in result["pooled"].values() if v is not None) or any(
+        result["pooled"].get(m) is None for m in METRICS
+    ):
+        lines.append("n/a: undefined (a ratio of 0 pixels, e.g. precision when none is predicted)")
     return "\n".join(lines)
 
 

@@ -381,3 +381,25 @@ def test_cv_model_all_compares_every_registered_network(phantom_data, tmp_path, 
         assert len([d for d in fold_dirs if d.startswith("fold")]) == 2, (r["arm"], fold_dirs)
     text = capsys.readouterr().out
     assert all(name in text for name in list_models())
+
+
+def test_cv_dataset_option_is_advertised_once_and_path_variants_work(
+    phantom_data, tmp_path, capsys
+):
+    """Issue 16 case 6: `-d` once in the help, and `PATH:P1,P3` means `--variant P1,P3`."""
+    with pytest.raises(SystemExit):
+        main(["cv", "-h"])
+    out = capsys.readouterr().out
+    assert out.count("-d DATASET, --dataset DATASET") == 1 and "repeat to pool" not in out
+    assert "PATH:P1,P3 is PATH with --variant P1,P3" in " ".join(out.split())
+    args = [a if a != "3" else "2" for a in TINY_ARGS]  # 2 folds
+    args[args.index("--epochs") + 1] = "1"
+    out_dir = tmp_path / "cv"
+    assert main(["cv", "-d", f"{phantom_data}:P3", "-o", str(out_dir), *args]) == 0
+    rows = json.loads((out_dir / "comparison.json").read_text())
+    assert [(r["arm"], r["variant"]) for r in rows] == [("iternet-P3", "P3")]
+    capsys.readouterr()
+    code = main(["cv", "-d", f"{phantom_data}:P2", "-o", str(tmp_path / "x"), *args,
+                 "--variant", "P3"])  # fmt: skip
+    assert code == 2
+    assert "give the variants once" in capsys.readouterr().err

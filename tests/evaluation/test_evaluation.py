@@ -248,7 +248,9 @@ def test_metrics_api_is_kept_and_nan_is_reported():
     probs = [np.array([[0.9, 0.2], [0.1, 0.6]], np.float32), np.full((2, 2), 0.3, np.float32)]
     res = evaluate(probs, labels, names=["a", "b"])
     assert math.isnan(res["per_image"][1]["auc_roc"]) and res["auc_undefined"] == ["b"]
-    assert "n/a" not in format_table(res)  # pooled and mean AUCs are defined
+    rows = {line.split()[0]: line.split()[1:] for line in format_table(res).splitlines()[1:]}
+    assert "n/a" not in rows["auc_roc"][:2]  # pooled and mean AUCs are defined
+    assert rows["auc_roc"][2] == "n/a"  # a std over the one defined AUC is not 0
     only = format_table(evaluate(probs[1:], labels[1:]))
     assert only.splitlines()[1].split()[1:] == ["n/a", "n/a", "n/a"]
     assert json_safe({"x": [float("nan"), np.float32(1.5), np.int64(2)]}) == {"x": [None, 1.5, 2]}

@@ -30,12 +30,17 @@ def test_threshold_metrics_by_hand():
     assert m["mcc"] == pytest.approx((6 * 88 - 2 * 4) / math.sqrt(8 * 10 * 90 * 92))
 
 
-def test_empty_mask_rule():
+def test_undefined_ratios_are_nan_not_a_perfect_score():
+    """Issue 16 case 11: nothing to find and nothing found is undefined, not 1.0."""
     m = threshold_metrics(Confusion(tp=0, fp=0, fn=0, tn=50))
-    assert m["sensitivity"] == m["precision"] == m["f1"] == m["iou"] == 1.0
-    assert m["mcc"] == 0.0
-    m = threshold_metrics(Confusion(tp=0, fp=3, fn=0, tn=47))
-    assert m["precision"] == 0.0 and m["f1"] == 0.0 and m["sensitivity"] == 1.0
+    for name in ("sensitivity", "precision", "f1", "iou", "mcc"):
+        assert math.isnan(m[name]), name
+    assert m["accuracy"] == 1.0 and m["specificity"] == 1.0
+    m = threshold_metrics(Confusion(tp=0, fp=0, fn=7, tn=43))  # a model that predicts nothing
+    assert math.isnan(m["precision"]) and math.isnan(m["mcc"])
+    assert m["sensitivity"] == 0.0 and m["f1"] == 0.0
+    m = threshold_metrics(Confusion(tp=0, fp=3, fn=0, tn=47))  # no vessel in the label
+    assert m["precision"] == 0.0 and m["f1"] == 0.0 and math.isnan(m["sensitivity"])
 
 
 def test_auc_by_hand():

@@ -25,6 +25,8 @@ finished folds are skipped, an interrupted one resumes. See docs/cv-report.md.
 
 #: options of `octvessel train` whose meaning changes here
 _HELP_CHANGES = {
+    "dataset": "labelled dataset folder (any supported layout; one); PATH:P1,P3 is PATH "
+    "with --variant P1,P3 (one arm per variant)",
     "model": "architecture(s): NAME, NAME,NAME... or 'all' (every registered network); "
     "default: the recipe's (iternet)",
     "variant": "CAVRI-C reconstruction variant(s): P1, or P1,P2,P3 to compare them",
@@ -57,7 +59,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from octvessel.cv import CVConfig, format_result, parse_names, recipes_for, run_cv
+    from octvessel.training.samples import parse_dataset_spec
 
+    if len(args.dataset) != 1:
+        raise UsageError("cv takes one dataset (-d) at a time")
+    variants = tuple(v.upper() for v in parse_names(args.variant, "variant"))
+    dataset, spec_variants = parse_dataset_spec(args.dataset[0], list(variants))
+    if list(spec_variants) != list(variants):
+        if args.variant.upper() != "P1":  # --variant given, and other than the -d suffix
+            raise UsageError(
+                f"-d {args.dataset[0]} names variants {','.join(spec_variants)} but --variant "
+                f"is {args.variant}; give the variants once"
+            )
+        variants = tuple(spec_variants)
     overrides, model_config = recipe_overrides(args)
     recipes = recipes_for(
         parse_names(args.model, "model"),
@@ -74,15 +88,13 @@ def run(args: argparse.Namespace) -> int:
         split_seed=split_seed,
         group_by=args.group_by,
         models=tuple(recipes),
-        variants=parse_names(args.variant, "variant"),
+        variants=variants,
         format=args.format,
         observer=args.observer,
         threshold=args.threshold,
     )
-    if len(args.dataset) != 1:
-        raise UsageError("cv takes one dataset (-d) at a time")
     result = run_cv(
-        args.dataset[0],
+        dataset,
         args.output,
         config,
         recipes,

@@ -17,6 +17,13 @@ HELP = "train one model"
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_training_arguments(p)
+    p.add_argument(
+        "--group-by",
+        metavar="REGEX",
+        help="with --val-fraction: keep the images of one subject/eye on one side: the first "
+        r"group of REGEX's match in the scan name names it (e.g. '^(\d+)_'); every variant of "
+        "one scan (PATH:P1,P2,P3) is always kept together; recorded in splits.json",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -30,10 +37,10 @@ def run(args: argparse.Namespace) -> int:
     if args.resume and not (args.preset or args.config):
         from octvessel.training import saved_config
 
-        base = saved_config(
-            args.output
-        ).to_dict()  # continue the saved recipe; flags may only confirm it
-        cfg = resolve_config(None, None, {**base, **overrides})
+        # continue the saved recipe: only settings given on the command line are checked
+        base = saved_config(args.output).to_dict()
+        given = {k: v for k, v in overrides.items() if v is not None}
+        cfg = resolve_config(None, None, {**base, **given})
     else:
         cfg = resolve_config(
             args.preset or (None if args.config else "iternet-reference"), args.config, overrides
@@ -46,6 +53,12 @@ def run(args: argparse.Namespace) -> int:
             model_config={**cfg.model_config, **model_config},
             preprocessing={**cfg.preprocessing, **({"color": args.color} if args.color else {})},
         )
+    if args.group_by and not cfg.val_fraction:
+        from octvessel.errors import UsageError
+
+        raise UsageError(
+            "--group-by groups the images of a held-out validation split; give --val-fraction"
+        )
     result = train(
         args.dataset[0] if len(args.dataset) == 1 else args.dataset,
         args.output,
@@ -55,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
         format=args.format,
         observer=args.observer,
         variant=args.variant,
+        group_by=args.group_by,
         progress=not args.no_progress and sys.stderr.isatty(),
         command="octvessel " + " ".join(sys.argv[1:]),
     )
@@ -65,7 +79,5 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 128 + (result.stop_signal or signal.SIGINT)
-    print(
-        f"trained {result.epochs_done} epochs; best {result.best} at epoch {result.best_epoch}; weights in {result.run_dir}"
-    )
+    print(result.summary())
     return 0

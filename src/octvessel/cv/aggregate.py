@@ -5,28 +5,21 @@ from __future__ import annotations
 
 import csv
 import io
-import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from octvessel.metrics import METRICS
+from octvessel.metrics import METRICS, fmt_metric, mean_std
 
 #: rows of the per-arm CSV besides one per fold
 SUMMARY_ROWS = ("pooled", "fold_mean", "fold_std", "image_mean", "image_std")
 
 
 def _mean_std(rows: Sequence[Mapping[str, Any]]) -> tuple[dict[str, float], dict[str, float]]:
-    """Per-metric mean and population std over ``rows`` (NaN/None left out)."""
-    table = np.array(
-        [[np.nan if r.get(m) is None else r[m] for m in METRICS] for r in rows], np.float64
-    )
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        mean = np.nanmean(table, axis=0).tolist()
-        std = np.nanstd(table, axis=0).tolist()
-    return dict(zip(METRICS, mean, strict=True)), dict(zip(METRICS, std, strict=True))
+    """Per-metric mean and population std over ``rows`` (NaN/None left out; a std of fewer
+    than two values is NaN): :func:`octvessel.metrics.mean_std`."""
+    return mean_std(rows)
 
 
 def aggregate_folds(
@@ -158,7 +151,7 @@ def comparison_csv(arms: Sequence[Mapping[str, Any]]) -> str:
 
 
 def fmt_value(v: Any, width: int = 6) -> str:
-    return f"{v:.4f}".rjust(width) if v is not None and np.isfinite(v) else "n/a".rjust(width)
+    return fmt_metric(v, width)
 
 
 def format_arm_table(agg: Mapping[str, Any]) -> str:

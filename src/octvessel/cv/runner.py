@@ -362,6 +362,7 @@ def _run_fold(
         recipe,
         resume=resume,
         overwrite=overwrite or fresh_over,
+        group_by=config.group_by,  # a recipe's val_fraction keeps subjects together too
         progress=progress,
         stop_after_steps=stop_after,
         command=command,
@@ -414,7 +415,8 @@ def _write_summaries(
 ) -> None:
     doc = {
         "schema": SCHEMA,
-        "dataset": str(dataset),
+        "dataset": str(Path(dataset).resolve()),
+        "dataset_given": str(dataset),
         "format": fmt,
         "folds": config.folds,
         "threshold": config.threshold,

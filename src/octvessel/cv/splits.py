@@ -3,13 +3,13 @@
 The paper's scripts cut the sorted names into contiguous blocks and drop a remainder; here
 a remainder is spread over the first folds (one image each, as ``numpy.array_split``), the
 order is natural (``im2`` before ``im10``), shuffling is seeded, and ``group_by`` keeps the
-images of one subject or eye in one fold.
+images of one subject or eye in one fold -- by the same rule (:func:`group_names`, from
+:mod:`octvessel.data.groups`) as ``train --group-by`` uses for its validation split.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +18,21 @@ from typing import Any
 import numpy as np
 
 from octvessel.config import check_int
+from octvessel.data.groups import compile_group_by, group_names
 from octvessel.data.layouts import natural_key
 from octvessel.errors import InputError, UsageError
+
+__all__ = [
+    "SCHEMA",
+    "SPLITS_NAME",
+    "Fold",
+    "balanced_cuts",
+    "compile_group_by",
+    "group_names",
+    "make_folds",
+    "read_splits",
+    "splits_document",
+]
 
 SPLITS_NAME = "splits.json"
 SCHEMA = 1
@@ -32,43 +45,6 @@ class Fold:
     index: int
     test: tuple[str, ...]
     train: tuple[str, ...]
-
-
-def compile_group_by(pattern: str) -> re.Pattern[str]:
-    """``pattern`` compiled; a bad expression is a :class:`UsageError` naming it."""
-    if not isinstance(pattern, str) or not pattern:
-        raise UsageError(f"group_by={pattern!r}: expected a non-empty regular expression")
-    try:
-        return re.compile(pattern)
-    except re.error as exc:
-        raise UsageError(
-            f"--group-by {pattern!r} is not a valid regular expression ({exc})"
-        ) from None
-
-
-def group_names(names: Sequence[str], pattern: str) -> dict[str, str]:
-    """name -> group: the first capture group of ``pattern``'s search in the name (the whole
-    match when the pattern has no group). Every name must match.
-
-    >>> group_names(["s01_OD", "s01_OS", "s02_OD"], r"^(s\\d+)_")
-    {'s01_OD': 's01', 's01_OS': 's01', 's02_OD': 's02'}
-    """
-    rx = compile_group_by(pattern)
-    groups, unmatched = {}, []
-    for name in names:
-        m = rx.search(name)
-        if m is None:
-            unmatched.append(name)
-            continue
-        value = m.group(1) if rx.groups else m.group(0)
-        groups[name] = value if value is not None else m.group(0)
-    if unmatched:
-        shown = ", ".join(unmatched[:5]) + (", ..." if len(unmatched) > 5 else "")
-        raise UsageError(
-            f"--group-by {pattern!r} does not match {len(unmatched)} image name(s): {shown}; "
-            "expected a pattern found in every name (its first group names the subject or eye)"
-        )
-    return groups
 
 
 def balanced_cuts(sizes: Sequence[int], k: int) -> list[int]:
@@ -118,7 +94,7 @@ def make_folds(
     dup = sorted({n for n in ordered if ordered.count(n) > 1})
     if dup:
         raise UsageError(f"image names repeat: {', '.join(dup[:5])}; expected unique names")
-    groups = group_names(ordered, group_by) if group_by else {n: n for n in ordered}
+    groups = group_names(ordered, group_by)
     order = list(dict.fromkeys(groups[n] for n in ordered))
     what = "groups (--group-by)" if group_by else "images"
     if len(order) < folds:

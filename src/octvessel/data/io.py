@@ -339,7 +339,7 @@ def read_mask(path: str | Path, what: str = "label", threshold: float | None = N
     )
     raise InputError(
         f"{what} is not binary: found {len(levels)} values ({shown}); expected {expected} "
-        "(read_mask(..., threshold=0.5) accepts soft masks)",
+        "(in Python: read_mask(..., threshold=0.5) accepts soft masks)",
         p,
     )
 

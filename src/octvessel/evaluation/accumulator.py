@@ -3,9 +3,11 @@
 In the style of MONAI's cumulative metrics: :meth:`PixelAccumulator.update` takes one
 image at a time, :meth:`~PixelAccumulator.aggregate` gives the result, ``reset`` starts
 over. The protocol is applied here once: a probability map on another grid than its label
-is resampled (bilinear) to the label's grid (labels never are), clipped to [0, 1], and only
-the pixels inside the FOV are kept; each image's confusion counts at the threshold are
-counted once, on update.
+is resampled (bilinear) to the label's grid (labels never are) when it is a resampling of
+the same picture -- its aspect ratio (width / height) within :data:`ASPECT_TOLERANCE` of the
+label's -- and refused otherwise (a map of another image, or a crop); it is clipped to
+[0, 1], and only the pixels inside the FOV are kept; each image's confusion counts at the
+threshold are counted once, on update.
 """
 
 from __future__ import annotations
@@ -20,6 +22,19 @@ from octvessel.errors import InputError, UsageError
 from octvessel.evaluation.results import EvaluationResult
 from octvessel.metrics import Confusion, Curves, confusion, curves, summarize
 
+#: relative difference of aspect ratios (width / height) up to which a probability map of
+#: another size is taken for a resampling of its label's picture: 2 %, more than the
+#: rounding of any integer rescale of an image of 50 pixels or more
+ASPECT_TOLERANCE = 0.02
+
+
+def same_aspect(
+    a: tuple[int, ...], b: tuple[int, ...], tolerance: float = ASPECT_TOLERANCE
+) -> bool:
+    """True when H x W grids ``a`` and ``b`` have aspect ratios within ``tolerance`` (relative)."""
+    ra, rb = a[1] / a[0], b[1] / b[0]
+    return abs(ra - rb) <= tolerance * max(ra, rb)
+
 
 @dataclass
 class PixelAccumulator:
@@ -27,8 +42,9 @@ class PixelAccumulator:
 
     Args:
         threshold: the probability at or above which a pixel is vessel, in [0, 1].
-        allow_resample: resample a probability map whose grid differs from its label's;
-            False makes that an :class:`InputError`.
+        allow_resample: resample a probability map whose grid differs from its label's but
+            has its aspect ratio (:data:`ASPECT_TOLERANCE`); False makes every size
+            difference an :class:`InputError` (another aspect ratio always is one).
     """
 
     threshold: float = 0.5
@@ -74,11 +90,20 @@ class PixelAccumulator:
             raise InputError("the FOV mask is empty: no pixels to score", where or name)
         prob = np.asarray(prob)
         if prob.shape != label.shape:
+            sizes = (
+                f"prediction is {prob.shape[1]}x{prob.shape[0]} (WxH) but its label "
+                f"{label_where or ''} is {label.shape[1]}x{label.shape[0]}".replace("  ", " ")
+            )
+            if prob.ndim != 2 or not same_aspect(prob.shape, label.shape):
+                raise InputError(
+                    f"{sizes}: another aspect ratio (more than {ASPECT_TOLERANCE:.0%} apart) is "
+                    "not a resampling of the same image; expected the prediction of this image",
+                    where or name,
+                )
             if not self.allow_resample:
                 raise InputError(
-                    f"prediction is {prob.shape[1]}x{prob.shape[0]} (WxH) but the label "
-                    f"{label_where or ''} is {label.shape[1]}x{label.shape[0]}; they must match "
-                    "(or allow resampling)",
+                    f"{sizes}; they must match (resampling was turned off: "
+                    "--no-resample (allow_resample=False))",
                     where or name,
                 )
             from octvessel.inference.engine import resample
@@ -132,4 +157,4 @@ class PixelAccumulator:
         return EvaluationResult.from_dict(summary)
 
 
-__all__ = ["PixelAccumulator"]
+__all__ = ["ASPECT_TOLERANCE", "PixelAccumulator", "same_aspect"]

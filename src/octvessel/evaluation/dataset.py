@@ -9,8 +9,13 @@ every image) against a labelled dataset:
   sensitivity, specificity, precision, F1 (= Dice), IoU and MCC (:mod:`octvessel.metrics`);
 - the F1-optimal threshold of the pooled pixels, reported next to the headline but never
   used for it;
-- scored at the label's native grid: a prediction of another size is resampled (bilinear)
-  to the label's grid and the result says so; labels are never resampled.
+- scored at the label's native grid: a prediction of another size but the same aspect
+  ratio (within :data:`~octvessel.evaluation.accumulator.ASPECT_TOLERANCE`) is resampled
+  (bilinear) to the label's grid and the result says so; another aspect ratio is refused;
+  labels are never resampled;
+- ``metrics.json`` records the dataset and predictions folders as absolute paths (and as
+  given: ``dataset_given``, ``predictions_given``), so ``report`` finds them from anywhere;
+- with ``save_predictions`` an interrupted run resumes (:mod:`.saved`).
 
 Outputs in ``out_dir``: ``metrics.json``, ``metrics.csv`` (per image, pooled, mean, std),
 ``roc.png`` and ``pr.png``. Images whose pixels hold one class only (no vessel inside the
@@ -44,6 +49,7 @@ from octvessel.evaluation.matching import (
     find_prediction,
     prediction_names,
 )
+from octvessel.evaluation.saved import SavedPredictions
 from octvessel.metrics import (
     METRICS,
     curves,
@@ -85,9 +91,7 @@ def _iter_probabilities(
     refs: list[SampleRef],
     predictions: Path | None,
     predictor: Any,
-    save_dir: Path | None,
-    threshold: float,
-    overwrite: bool,
+    saved: SavedPredictions | None,
 ) -> Iterator[tuple[Any, np.ndarray, Path | None]]:
     """(sample, probability map, prediction file or None) per image, one at a time."""
     for ref in refs:
@@ -105,22 +109,17 @@ def _iter_probabilities(
                 )
             yield sample, read_probability(path), path
         else:
-            prob = predictor.predict_scaled(
-                sample.image,
-                sample.name,
-                path=sample.path,
-                data_spacing=sample.spacing,
-                fov=sample.fov,
-            )
-            if save_dir is not None:
-                predictor.write_outputs(
-                    save_dir,
-                    sample.name,
+            prob = saved.saved(sample.name) if saved is not None else None
+            if prob is None:
+                prob = predictor.predict_scaled(
                     sample.image,
-                    prob,
-                    threshold=threshold,
-                    overwrite=overwrite,
+                    sample.name,
+                    path=sample.path,
+                    data_spacing=sample.spacing,
+                    fov=sample.fov,
                 )
+                if saved is not None:
+                    saved.write(sample.name, sample.image, prob)
             yield sample, prob, None
 
 
@@ -161,8 +160,10 @@ def evaluate_dataset(
         threshold: the probability at or above which a pixel is vessel (headline metrics).
         allow_resample: resample predictions whose size differs from the label's (and
             say so); False makes that an error.
-        save_predictions: with a model, also write its outputs to ``out_dir/predictions``.
-        overwrite: replace existing output files.
+        save_predictions: with a model, also write its outputs to ``out_dir/predictions``;
+            a rerun after an interruption keeps the outputs saved (same model and settings)
+            and predicts the rest.
+        overwrite: replace existing output files (and predict every image again).
         progress: show a progress bar.
         figures: write ``roc.png`` and ``pr.png``.
 
@@ -180,8 +181,9 @@ def evaluate_dataset(
         raise UsageError(f"threshold={threshold!r}: expected a number in [0, 1]")
     out = Path(out_dir) if out_dir is not None else None
     if out is not None and not overwrite:
-        for name in OUTPUT_FILES:
-            atomic.check_writable(out / name, overwrite=False)
+        # metrics.json is written last: a folder without it holds an unfinished evaluation,
+        # whose other files (metrics.csv, figures, saved predictions) a rerun completes
+        atomic.check_writable(out / layout.METRICS_JSON, overwrite=False)
     pred_dir = Path(predictions) if predictions is not None else None
     if pred_dir is not None and not pred_dir.is_dir():
         raise InputError("predictions folder not found", pred_dir)
@@ -197,15 +199,15 @@ def evaluate_dataset(
     if names is not None:
         refs = _select_names(refs, names, dataset)
     maker = check_recorded(pred_dir, refs, variant) if pred_dir is not None else None
-    save_dir = (
-        out / layout.PREDICTIONS_DIR
+    saved = (
+        SavedPredictions(out / layout.PREDICTIONS_DIR, predictor, threshold, overwrite)
         if (save_predictions and out is not None and predictor is not None)
         else None
     )
 
     acc = PixelAccumulator(threshold, allow_resample=allow_resample)
     t0 = time.perf_counter()
-    stream = _iter_probabilities(refs, pred_dir, predictor, save_dir, threshold, overwrite)
+    stream = _iter_probabilities(refs, pred_dir, predictor, saved)
     for sample, prob, path in tqdm(
         stream,
         total=len(refs),
@@ -234,7 +236,8 @@ def evaluate_dataset(
     resampled = acc.resampled
     source = (
         {
-            "predictions": str(pred_dir),
+            "predictions": str(pred_dir.resolve()),
+            "predictions_given": str(predictions),
             **{k: _maker_of(v) for k, v in _manifest_of(pred_dir).items()},
         }
         if pred_dir is not None
@@ -245,6 +248,14 @@ def evaluate_dataset(
     if predictor is not None:
         source["inference"] = predictor.config.to_dict()
         source["scale"] = predictor.scale_record()
+        ref = source.get("model")
+        if isinstance(ref, str) and Path(ref).exists():
+            source["model_path"] = str(Path(ref).resolve())
+    if saved is not None:
+        source["saved_predictions"] = {
+            "folder": str(saved.folder.resolve()),
+            "kept_from_an_earlier_run": list(saved.kept),
+        }
     notes = [
         "pooled: all FOV pixels of all images; mean/std: over images (undefined AUCs left out)",
         "f1_optimal: chosen on these same pixels; reported for reference, not the headline",
@@ -252,11 +263,12 @@ def evaluate_dataset(
     ]
     if resampled:
         notes.append(
-            f"{len(resampled)} prediction(s) had another size than their label and were "
-            "resampled (bilinear) to the label's grid; labels are never resampled"
+            f"{len(resampled)} prediction(s) had another size than their label (same aspect "
+            "ratio) and were resampled (bilinear) to the label's grid; labels are never resampled"
         )
     result = {
-        "dataset": str(dataset),
+        "dataset": str(Path(dataset).resolve()),
+        "dataset_given": str(dataset),
         "split": split,
         "observer": observer,
         "variant": variant,
@@ -292,10 +304,16 @@ def _write_outputs(
     figures: bool,
     overwrite: bool,
 ) -> None:
+    atomic.write_text(out / layout.METRICS_CSV, metrics_csv(result))
+    if figures and pooled_curves is not None:
+        _write_figures(out, result, acc, pooled_curves)
+    # last: its presence means the evaluation finished
     atomic.write_json(out / layout.METRICS_JSON, json_safe(result), overwrite=overwrite)
-    atomic.write_text(out / layout.METRICS_CSV, metrics_csv(result), overwrite=overwrite)
-    if not figures or pooled_curves is None:
-        return
+
+
+def _write_figures(
+    out: Path, result: dict[str, Any], acc: PixelAccumulator, pooled_curves: Any
+) -> None:
     from octvessel.visualize import pr_figure, roc_figure, save_figure
 
     per_image = [curves(p, lab) for p, lab in zip(acc.probs, acc.labels, strict=True)]
@@ -357,9 +375,20 @@ def format_report(result: dict[str, Any]) -> str:
             f"{best['threshold']:.4f} -> F1 {best['f1']:.4f}"
         )
     if result.get("resampled"):
-        names = ", ".join(r["name"] for r in result["resampled"][:5])
+        shown = ", ".join(
+            f"{r['name']} {r['from'][1]}x{r['from'][0]} -> {r['to'][1]}x{r['to'][0]}"
+            for r in result["resampled"][:5]
+        )
+        more = ", ..." if len(result["resampled"]) > 5 else ""
         lines.append(
-            f"note: {len(result['resampled'])} prediction(s) resampled to the label grid ({names})"
+            f"note: {len(result['resampled'])} prediction(s) of another size (same aspect ratio) "
+            f"resampled to the label grid (WxH): {shown}{more}"
+        )
+    kept = (result["source"].get("saved_predictions") or {}).get("kept_from_an_earlier_run")
+    if kept:
+        lines.append(
+            f"note: kept the saved predictions of {len(kept)} image(s) from an earlier run "
+            "(--overwrite predicts them again)"
         )
     lines.append("note: 'Jaccard' in the reference scripts is accuracy; 'iou' here is the real one")
     return "\n".join(lines)

@@ -192,11 +192,8 @@ def _evaluation_report(d: Path, page: Page, config: ReportConfig) -> None:
     else:
         page.p(why or "", "note")
         embed_existing(page, d, [layout.ROC_FIGURE, layout.PR_FIGURE])
-    model_dir = (
-        Path(source["model"])
-        if isinstance(source.get("model"), str) and Path(source["model"]).is_dir()
-        else None
-    )
+    model_ref = source.get("model_path") or source.get("model")  # absolute since issue 16
+    model_dir = Path(model_ref) if isinstance(model_ref, str) and Path(model_ref).is_dir() else None
     if model_dir is not None:
         page.h(2, "Training curves")
         training_section(page, [("", read_log(model_dir / layout.TRAIN_LOG))], model_dir.name)

@@ -11,12 +11,14 @@ import csv
 import io
 import json
 import platform
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from octvessel import __version__, atomic, layout
+from octvessel.data.sample import Sample
 from octvessel.errors import InputError, UsageError
 from octvessel.models.base import SegmentationModel
 from octvessel.models.card import ModelCard
@@ -111,3 +113,35 @@ def saved_config(run_dir: str | Path) -> TrainConfig:
         return TrainConfig.from_dict(json.loads(path.read_text()))
     except (ValueError, UsageError) as exc:
         raise InputError(f"not a valid training config ({exc})", path) from None
+
+
+def _saved_splits(run_dir: Path) -> dict[str, Any] | None:
+    try:
+        doc = json.loads((run_dir / SPLITS_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def saved_group_by(run_dir: str | Path) -> str | None:
+    """The ``group_by`` a run folder's ``splits.json`` records (None: none, or no file)."""
+    doc = _saved_splits(Path(run_dir)) or {}
+    value = doc.get("group_by")
+    return value if isinstance(value, str) and value else None
+
+
+def check_saved_split(run_dir: Path, train: Sequence[Sample], val: Sequence[Sample]) -> None:
+    """On resume: the images must fall on the sides ``splits.json`` recorded."""
+    doc = _saved_splits(run_dir)
+    if doc is None or "training" not in doc:
+        return  # a run folder of an old version without splits.json: the fingerprint decides
+    if sorted(doc.get("training", [])) != sorted(s.name for s in train) or sorted(
+        doc.get("validation", [])
+    ) != sorted(s.name for s in val):
+        raise InputError(
+            "the run was split into other training/validation images than these data and "
+            "options give (another --group-by or --val-fraction, or a version that split "
+            "variants of one scan apart); resume needs the same split, or start afresh "
+            "with --overwrite",
+            run_dir / SPLITS_NAME,
+        )

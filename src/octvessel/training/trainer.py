@@ -61,14 +61,27 @@ from octvessel.training.loop import (
     stop_requests,
     train_one_epoch,
 )
-from octvessel.training.run_folder import LOG_NAME, SPLITS_NAME, TRAIN_CONFIG_NAME, saved_config
+from octvessel.training.run_folder import (
+    LOG_NAME,
+    SPLITS_NAME,
+    TRAIN_CONFIG_NAME,
+    check_saved_split,
+    saved_config,
+    saved_group_by,
+)
 from octvessel.training.run_folder import plot_progress as _plot_progress
 from octvessel.training.run_folder import read_log as _read_log
 from octvessel.training.run_folder import run_card as _card
 from octvessel.training.run_folder import write_log as _write_log
 from octvessel.training.samples import load_samples as _load_samples
-from octvessel.training.samples import parse_dataset_spec, split_variants
-from octvessel.training.validation import BEST_METRICS, best_metric, improves, validate
+from octvessel.training.samples import parse_dataset_spec, split_variants, splits_record
+from octvessel.training.validation import (
+    BEST_METRICS,
+    best_metric,
+    describe_best,
+    improves,
+    validate,
+)
 
 #: settings that may change on --resume without changing the result
 RESUME_FREE = ("device", "workers")
@@ -84,6 +97,33 @@ class TrainResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     model: SegmentationModel | None = field(default=None, repr=False)
     stop_signal: int = 0  # the signal that interrupted the run (0: none, or stop_after_steps)
+    best_metric: str | None = None  # what picked best_epoch (validation.BEST_METRICS)
+    first_epoch: int = 1  # the first epoch this call ran (1-based; > epochs_done: none ran)
+    total_epochs: int = 0  # the recipe's epochs
+
+    @property
+    def epochs_run(self) -> int:
+        """Epochs this call finished (0 when a finished run was resumed)."""
+        return max(0, self.epochs_done - self.first_epoch + 1)
+
+    @property
+    def best_text(self) -> str:
+        """The best epoch and the metric that picked it, in words."""
+        return describe_best(self.best_metric, self.best, self.best_epoch)
+
+    def summary(self) -> str:
+        """One line: what this call trained (or that the run was finished) and the best epoch."""
+        if self.epochs_run == 0 and self.epochs_done >= self.total_epochs:
+            what = (
+                f"the run was finished already ({self.epochs_done} of {self.total_epochs} epochs)"
+            )
+        else:
+            what = (
+                f"trained epochs {self.first_epoch}-{self.epochs_done} of {self.total_epochs}"
+                if self.epochs_run > 1
+                else f"trained epoch {self.epochs_done} of {self.total_epochs}"
+            )
+        return f"{what}; {self.best_text}; weights in {self.run_dir}"
 
 
 #: the old name of :func:`octvessel.training.validation.validate` (``octvessel.training.evaluate``)
@@ -106,6 +146,7 @@ def train(
     format: str = "auto",
     observer: int = 1,
     variant: str = "P1",
+    group_by: str | None = None,
     progress: bool = True,
     stop_after_steps: int | None = None,
     command: str | None = None,
@@ -118,6 +159,9 @@ def train(
         config: the recipe (default: the IterNet reference); on ``resume`` the saved one is used.
         resume: continue the run in ``run_dir`` exactly where it stopped.
         overwrite: start afresh in a folder that holds a run.
+        group_by: a regular expression naming each scan's group (subject, eye) in its name;
+            a ``val_fraction`` split keeps a group's images on one side (every variant of
+            one scan is always kept together). On ``resume`` the saved one is the default.
         stop_after_steps: stop (as if interrupted) after this many steps in total -- for tests.
 
     Returns:
@@ -129,21 +173,24 @@ def train(
     if resume:
         saved = saved_config(run_dir)
         if config is not None:
+            old = saved.to_dict()
             diff = [
-                k
+                f"{k} {v!r} (the run has {old[k]!r})"
                 for k, v in config.to_dict().items()
                 if k not in RESUME_FREE
-                and saved.to_dict()[k] != v
+                and old[k] != v
                 and not (k == "precision" and v == "auto")  # the saved one is auto, resolved
             ]
             if diff:
                 raise UsageError(
-                    f"{run_dir}: --resume continues the saved recipe; these settings differ: {', '.join(diff)}"
+                    f"{run_dir}: --resume continues the saved recipe; these settings differ: "
+                    f"{'; '.join(diff)}; leave them out to continue, or start afresh with --overwrite"
                 )
             saved = TrainConfig.from_dict(
                 {**saved.to_dict(), **{k: config.to_dict()[k] for k in RESUME_FREE}}
             )
         cfg = saved
+        group_by = group_by if group_by is not None else saved_group_by(run_dir)
     else:
         cfg = config or TrainConfig()
         if saved_cfg_path.exists() and not overwrite:
@@ -160,8 +207,10 @@ def train(
         device = torch.device("cuda", env.local_rank)
         torch.cuda.set_device(device)
     train_samples, val_samples, dataset_name = _load_samples(
-        dataset, cfg, format, observer, variant
+        dataset, cfg, format, observer, variant, group_by
     )
+    if resume:
+        check_saved_split(run_dir, train_samples, val_samples)
     check_trainable(train_samples, cfg.crop)
     train_samples, val_samples, scale, scale_notes = pool_scale(train_samples, val_samples, cfg)
     for note in scale_notes[:5]:
@@ -172,7 +221,13 @@ def train(
         return _run(
             train_samples,
             val_samples,
-            {"dataset": dataset_name, "format": format, "observer": observer, "variant": variant},
+            {
+                "dataset": dataset_name,
+                "format": format,
+                "observer": observer,
+                "variant": variant,
+                "group_by": group_by,
+            },
             run_dir,
             cfg,
             env,
@@ -286,11 +341,7 @@ def _run(
         atomic.write_json(run_dir / TRAIN_CONFIG_NAME, cfg.to_dict(), overwrite=True)
         atomic.write_json(
             run_dir / SPLITS_NAME,
-            {
-                "training": [s.name for s in train_samples],
-                "validation": [s.name for s in val_samples],
-                "seed": cfg.seed,
-            },
+            splits_record(train_samples, val_samples, cfg.seed, source.get("group_by")),
             overwrite=True,
         )
     bundle = BundleConfig(
@@ -301,6 +352,19 @@ def _run(
         scale=scale,
     )
     total_done = epoch * steps + start_step
+    done = TrainResult(
+        run_dir,
+        epoch,
+        best,
+        best_epoch,
+        history=history,
+        model=model,
+        best_metric=meta["best_metric"],
+        first_epoch=epoch + 1,
+        total_epochs=cfg.epochs,
+    )
+    if resume and epoch >= cfg.epochs:  # finished: nothing to train (result.summary() says so)
+        return done
 
     def save(kind: str, epoch_: int, step_: int, part: EpochState | None) -> None:
         if not env.is_main:
@@ -419,14 +483,12 @@ def _run(
                 break
     bar.close()
     distributed.barrier(env)
-    return TrainResult(
-        run_dir,
-        epoch,
-        best,
-        best_epoch,
-        interrupted,
-        history,
-        model,
+    return replace(
+        done,
+        epochs_done=epoch,
+        best=best,
+        best_epoch=best_epoch,
+        interrupted=interrupted,
         stop_signal=stop["signal"] if interrupted else 0,
     )
 
@@ -447,8 +509,10 @@ __all__ = [
     "make_optimizer",
     "make_scheduler",
     "output_losses",
+    "check_saved_split",
     "parse_dataset_spec",
     "saved_config",
+    "saved_group_by",
     "split_variants",
     "stop_requests",
     "train",

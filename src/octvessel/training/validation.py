@@ -26,6 +26,12 @@ from octvessel.preprocessing import Preprocessing
 
 #: metric -> True when larger is better
 BEST_METRICS = {"val_auc": True, "val_loss": False, "train_loss": False}
+#: metric -> how messages name it
+METRIC_LABELS = {
+    "val_auc": "validation AUC-ROC",
+    "val_loss": "validation loss",
+    "train_loss": "training loss",
+}
 #: what validation does not bound: the whole-image pass the trainer has always made
 _UNBOUNDED_MB = 1 << 40
 
@@ -81,4 +87,32 @@ def improves(metric: str, value: float, best: float | None) -> bool:
     return value > best if BEST_METRICS[metric] else value < best
 
 
-__all__ = ["BEST_METRICS", "best_metric", "improves", "validate", "validation_config"]
+def describe_best(metric: str | None, value: float | None, epoch: int | None) -> str:
+    """How the epoch of ``best.safetensors`` was picked, in words.
+
+    >>> describe_best("val_auc", 0.91234, 3)
+    'best epoch 3 by validation AUC-ROC (highest): 0.9123'
+    >>> describe_best("train_loss", 0.3, 2)
+    'no validation images: best epoch 2 by training loss (lowest): 0.3000'
+    """
+    if epoch is None or value is None or metric not in BEST_METRICS:
+        return "no epoch finished yet"
+    label = METRIC_LABELS[metric]
+    way = "highest" if BEST_METRICS[metric] else "lowest"
+    text = f"best epoch {epoch} by {label} ({way}): {value:.4f}"
+    if metric == "train_loss":
+        return "no validation images: " + text
+    if metric == "val_loss":
+        return text + " (the validation pixels hold one class: no AUC)"
+    return text
+
+
+__all__ = [
+    "BEST_METRICS",
+    "METRIC_LABELS",
+    "best_metric",
+    "describe_best",
+    "improves",
+    "validate",
+    "validation_config",
+]
