@@ -30,7 +30,8 @@ def test_pooling_brings_every_image_to_the_target_pixel_size():
     b = _sample("b", 400, 400, (0.015, 0.015))
     cfg = TrainConfig(pixel_size_mm=(7 / 141, 7 / 385))
     train_, val, scale, notes = pool_scale([a], [b], cfg)
-    assert train_[0] is a and not notes
+    assert train_[0] is a and len(notes) == 1  # one summary line, no image left out
+    assert notes[0].startswith("training images' pixel size from dataset x2; all brought to")
     assert val[0].shape == (121, 330) and val[0].label.shape == (121, 330)
     assert val[0].label.dtype == bool and val[0].fov.all()
     assert scale.pixel_size_mm == pytest.approx((7 / 141, 7 / 385))
@@ -46,7 +47,7 @@ def test_photographs_pool_by_fov_diameter_and_unknowns_are_kept():
     assert scale.fov_px == 90 and scale.field_deg == 45
     oct_ = _sample("oct", 50, 60)  # no surround, no spacing: nothing to relate
     kept, _, _, notes = pool_scale([oct_], [], cfg)
-    assert kept[0] is oct_ and "oct" in notes[0]
+    assert kept[0] is oct_ and "oct" in notes[1] and "kept as it is" in notes[1]
 
 
 def test_without_a_target_nothing_moves_and_a_common_spacing_is_recorded():
@@ -96,3 +97,53 @@ def test_a_trained_bundle_records_its_pixel_size(tmp_path):
     train(samples, tmp_path / "run", cfg, progress=False)
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["scale"]["pixel_size_mm"] == [0.03, 0.03]
+
+
+def test_the_users_spacing_comes_before_the_data_and_is_recorded(tmp_path, capsys):
+    """--spacing / --fov-px give the training images' own pixel size (data without one)."""
+    bare = [_sample("a", 100, 120), _sample("b", 100, 120)]
+    cfg = TrainConfig(pixel_size_mm=(0.02, 0.02), input_spacing_mm=(0.01, 0.01))
+    train_, _, scale, notes = pool_scale(bare[:1], bare[1:], cfg)
+    assert train_[0].shape == (50, 60) and scale.pixel_size_mm == (0.02, 0.02)
+    assert notes[0].startswith("training images' pixel size from --spacing x2")
+    # before the data's own spacing too, as in predict
+    carried = _sample("c", 100, 120, (0.04, 0.04))
+    assert pool_scale([carried], [], cfg)[0][0].shape == (50, 60)
+    # without a target: recorded as the pixel size the network learns at, nothing resampled
+    kept, _, scale, notes = pool_scale(bare, [], TrainConfig(input_spacing_mm=(0.01, 0.01)))
+    assert kept == bare and scale.pixel_size_mm == (0.01, 0.01) and "not resampled" in notes[0]
+    # a FOV diameter given for photographs replaces the measured one
+    discs = [_sample("d", 200, 220, disc=True)]
+    out = pool_scale(discs, [], TrainConfig(fov_px=90, input_fov_px=45))[0]
+    assert out[0].shape == (400, 440)
+    for bad in ((0.0, 0.01), (2.0, 2.0), (float("nan"), 0.01)):
+        with pytest.raises(UsageError, match="input_spacing_mm"):
+            TrainConfig(input_spacing_mm=bad)
+    with pytest.raises(UsageError, match="input_fov_px"):
+        TrainConfig(input_fov_px=-3)
+
+
+def test_train_spacing_flag_reaches_the_recipe_and_the_bundle(tmp_path, capsys):
+    from octvessel.cli import main
+    from octvessel.data import write_image, write_mask
+
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        label = rng.random((48, 64)) < 0.3
+        image = (rng.random((48, 64, 1)) * 0.5 + 0.4 * label[..., None]).astype(np.float32)
+        write_image(tmp_path / "ds" / "images" / f"i{i}.png", image)
+        write_mask(tmp_path / "ds" / "labels" / f"i{i}.png", label)
+    run = tmp_path / "run"
+    args = ["train", "-d", str(tmp_path / "ds"), "-o", str(run), "--preset", "quick",
+            "--base-channels", "4", "--iterations", "1", "--color", "gray", "--crop", "32",
+            "--images-per-batch", "1", "--crops-per-image", "1", "--steps-per-epoch", "1",
+            "--epochs", "1", "--device", "cpu", "--no-progress", "--spacing", "0.012,0.006"]  # fmt: skip
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "training images' pixel size from --spacing x3" in err
+    recipe = json.loads((run / "train_config.json").read_text())
+    assert recipe["input_spacing_mm"] == [0.012, 0.006]
+    assert json.loads((run / "config.json").read_text())["scale"]["pixel_size_mm"] == [0.012, 0.006]
+    bad = [*args[:4], str(tmp_path / "run2"), *args[5:-1], "0,0.01"]
+    assert main(bad) == 2
+    assert "--spacing" in capsys.readouterr().err and not (tmp_path / "run2").exists()

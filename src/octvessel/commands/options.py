@@ -83,6 +83,19 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--color", choices=("rgb", "gray", "green"), help="input colour mode (preprocessing)"
     )
+    g.add_argument(
+        "--spacing",
+        metavar="ROW,COL",
+        help="pixel size of the training images in mm (row,col; one number for square "
+        "pixels), for data that carry none; default: from each dataset (dataset.json, "
+        "sidecars, HEYEX XML), else the FOV estimate (docs/scale.md)",
+    )
+    g.add_argument(
+        "--fov-px",
+        type=float,
+        metavar="N",
+        help="training photographs: FOV diameter in pixels (default: measured on each FOV mask)",
+    )
     g.add_argument("--base-channels", type=int, help="network width k (IterNet)")
     g.add_argument("--iterations", type=int, help="IterNet mini-UNet passes")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -90,6 +103,8 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
 
 def recipe_overrides(args: argparse.Namespace) -> tuple[dict, dict]:
     """(recipe settings, network settings) given on the command line (None: not given)."""
+    from octvessel.pixel_size import parse_spacing
+
     overrides = {name: getattr(args, name) for name in OVERRIDES}
     overrides.update(
         optimizer=args.optimizer,
@@ -97,6 +112,8 @@ def recipe_overrides(args: argparse.Namespace) -> tuple[dict, dict]:
         augment=args.augment,
         precision=args.precision,
         device=args.device,
+        input_spacing_mm=parse_spacing(getattr(args, "spacing", None)),
+        input_fov_px=getattr(args, "fov_px", None),
     )
     model_config = {
         k: v

@@ -370,7 +370,12 @@ def _run_fold(
     if res.interrupted or stop["stop"]:
         stop["signal"] = stop.get("signal") or res.stop_signal
         return None
-    predictor = Predictor.from_pretrained(run_dir, device=select_device(recipe.device))
+    predictor = Predictor.from_pretrained(
+        run_dir,
+        device=select_device(recipe.device),
+        spacing=recipe.input_spacing_mm,  # the test images carry the training images' size
+        fov_px=recipe.input_fov_px,
+    )
     scores = evaluate_dataset(
         dataset,
         eval_dir,

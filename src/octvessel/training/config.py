@@ -61,6 +61,11 @@ class TrainConfig(JsonConfig):
         fov_px: photographs without a pixel size: the FOV diameter (pixels) they are
             brought to (from their FOV masks); with ``pixel_size_mm`` None the recorded
             pixel size assumes a 45 degree camera (0.29 mm per degree; docs/scale.md).
+        input_spacing_mm: the training images' own pixel size (row, col mm), for data that
+            carry none (``--spacing``; the same for every dataset given); it comes before the
+            data's, as in ``predict`` (:func:`octvessel.scale.resolve_pixel_size`).
+        input_fov_px: the training photographs' FOV diameter in pixels (``--fov-px``),
+            instead of measuring it on each FOV mask.
         scale_jitter: physical-scale augmentation: every crop zoomed by a log-uniform
             factor in 1/(1+j) .. 1+j (0: off; 0.15 tolerates a 15 % error in an input's
             estimated pixel size).
@@ -93,6 +98,8 @@ class TrainConfig(JsonConfig):
     notes: str = ""
     pixel_size_mm: tuple[float, float] | None = None
     fov_px: float | None = None
+    input_spacing_mm: tuple[float, float] | None = None
+    input_fov_px: float | None = None
     scale_jitter: float = 0.0
 
     def __post_init__(self) -> None:
@@ -125,6 +132,16 @@ class TrainConfig(JsonConfig):
             )
         if self.fov_px is not None:
             object.__setattr__(self, "fov_px", check_fov_px(self.fov_px, "fov_px"))
+        if self.input_spacing_mm is not None:
+            object.__setattr__(
+                self,
+                "input_spacing_mm",
+                check_spacing(self.input_spacing_mm, "input_spacing_mm (--spacing)"),
+            )
+        if self.input_fov_px is not None:
+            object.__setattr__(
+                self, "input_fov_px", check_fov_px(self.input_fov_px, "input_fov_px (--fov-px)")
+            )
         if (
             isinstance(self.scale_jitter, bool)
             or not isinstance(self.scale_jitter, (int, float))

@@ -8,6 +8,7 @@ after a resume, and -- with disjoint item ranges -- in every process under torch
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -118,20 +119,34 @@ def pool_scale(
     target_mm = getattr(cfg, "pixel_size_mm", None)
     target_fov = getattr(cfg, "fov_px", None)
     estimate = target_fov is not None  # a FOV diameter only helps towards a FOV target
+    given_mm = getattr(cfg, "input_spacing_mm", None)
+    given_fov = getattr(cfg, "input_fov_px", None)
     pixels = [
-        resolve_pixel_size(data_spacing=s.spacing, path=s.path, fov=s.fov, estimate=estimate)
+        resolve_pixel_size(
+            spacing=given_mm,
+            fov_px=given_fov,
+            data_spacing=s.spacing,
+            path=s.path,
+            fov=s.fov,
+            estimate=estimate,
+        )
         for s in samples
     ]
+    sources = Counter(p.source for p in pixels)
+    found = "training images' pixel size from " + ", ".join(
+        f"{src} x{n}" for src, n in sorted(sources.items())
+    )
     if target_mm is None and target_fov is None:
         spacings = {p.spacing for p in pixels}
         if len(spacings) == 1 and None not in spacings:
+            common = ModelScale(next(iter(spacings)), note="training images' spacing")
             return (
                 list(train),
                 list(val),
-                ModelScale(next(iter(spacings)), note="training images' spacing"),
-                [],
+                common,
+                [f"{found}; trained at it: {common.describe()} (not resampled)"],
             )
-        return list(train), list(val), None, []
+        return list(train), list(val), None, [f"{found}; not resampled (no pixel_size_mm/fov_px)"]
     if target_mm is None:
         mm = DEFAULT_FIELD_DEG * MM_PER_DEGREE / float(target_fov)
         target = ModelScale(
@@ -142,7 +157,7 @@ def pool_scale(
         )
     else:
         target = ModelScale(tuple(target_mm), fov_px=target_fov, note="pooled to pixel_size_mm")
-    out, notes = [], []
+    out, notes = [], [f"{found}; all brought to {target.describe()}"]
     for s, p in zip(samples, pixels, strict=True):
         factors = scale_factors(p, target)
         if factors is None:
