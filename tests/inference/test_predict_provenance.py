@@ -156,3 +156,32 @@ def test_a_config_that_does_not_fit_its_weights_fails_at_load_naming_the_file(
     assert len(err.splitlines()) == 1
     assert str(weights) in err and expected in err
     assert not (tmp_path / "out").exists()  # no prediction.json, no empty folder
+
+
+def test_another_model_on_other_images_is_refused_or_replaced_by_overwrite(
+    tmp_path, models, capsys
+):
+    """A folder never ends up with model A's maps of some images and B's of others."""
+    a, b = models
+    write_images(tmp_path / "first", 2)
+    second = tmp_path / "second"
+    second.mkdir()
+    write_image(
+        second / "other.png", (np.random.default_rng(1).random((36, 40, 3)) * 255).astype(np.uint8)
+    )
+    out = tmp_path / "out"
+    assert predict(tmp_path / "first", out, a) == 0
+    capsys.readouterr()
+    assert predict(second, out, b) == 2
+    err = capsys.readouterr().err
+    assert "other images" in err and "img0_*" in err and "img1_*" in err and "--overwrite" in err
+    assert not (out / "other_prob.png").exists() and set(makers(out)) == {"img0", "img1"}
+
+    assert predict(second, out, b, "--overwrite") == 0
+    said = capsys.readouterr().out
+    assert "removed the outputs of 2 other image(s)" in said
+    assert makers(out) == {"other": "B"}
+    assert sorted(p.name for p in out.glob("img*")) == []
+    # the same model on more images joins the folder as before
+    assert predict(tmp_path / "first", out, b) == 0
+    assert makers(out) == {"other": "B", "img0": "B", "img1": "B"}

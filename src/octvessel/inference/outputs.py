@@ -157,6 +157,9 @@ class OutputPlan:
     adopted: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: an interrupted ``--overwrite`` run with these settings is continued
     resumed: bool = False
+    #: other images' outputs made otherwise, removed by an ``overwrite`` run (so that the
+    #: folder holds one model's outputs)
+    removed: list[str] = field(default_factory=list)
 
 
 def plan_outputs(
@@ -199,17 +202,51 @@ def plan_outputs(
             plan.adopted[name] = record
     if differ and not overwrite:
         raise InputError(mixed_message(differ), out_dir)
+    others = _other_images(out_dir, manifest, records, facts)
+    if others and not overwrite:
+        raise InputError(mixed_message(others, "of other images "), out_dir)
+    plan.removed = sorted(others)
     return plan
 
 
-def mixed_message(differ: dict[str, tuple[list[str], Any]]) -> str:
+def _other_images(
+    out_dir: Path,
+    manifest: dict[str, Any] | None,
+    records: dict[str, dict[str, Any]],
+    facts: dict[str, Any],
+) -> dict[str, tuple[list[str], Any]]:
+    """Images outside this run whose outputs are there and were made otherwise."""
+    images = manifest.get("images") if manifest is not None else None
+    if not isinstance(images, dict):
+        return {}
+    out = {}
+    for name, theirs in images.items():
+        if name in records or not isinstance(theirs, dict):
+            continue
+        if not any(p.exists() for p in output_paths(out_dir, name).values()):
+            continue
+        why = differences(theirs, facts)  # the run's facts: no source to compare
+        if why:
+            out[name] = (why, theirs.get("model"))
+    return out
+
+
+def remove_outputs(out_dir: Path, names: list[str]) -> None:
+    """Delete the output files of ``names`` (their records are dropped by the writer)."""
+    for name in names:
+        for path in output_paths(out_dir, name).values():
+            path.unlink(missing_ok=True)
+
+
+def mixed_message(differ: dict[str, tuple[list[str], Any]], whose: str = "") -> str:
     """One line: which outputs were made otherwise, by what, and what to do."""
     keys = sorted({k for why, _ in differ.values() for k in why})
     shown = [f"{n}_* (by {model})" if model else f"{n}_*" for n, (_, model) in differ.items()]
     more = f" and {len(shown) - 5} more" if len(shown) > 5 else ""
+    todo = "remove them and predict with this model" if whose else "redo them with this model"
     return (
-        f"holds outputs made with another {' / '.join(keys)}: {', '.join(shown[:5])}{more}; "
-        "pass --overwrite to redo them with this model, or choose another folder"
+        f"holds outputs {whose}made with another {' / '.join(keys)}: {', '.join(shown[:5])}"
+        f"{more}; pass --overwrite to {todo}, or choose another folder"
     )
 
 
@@ -236,7 +273,12 @@ class ManifestWriter:
         self.shared = shared
         self.interval = interval
         self.records: dict[str, dict[str, Any]] = {}
+        self.dropped: set[str] = set()
         self._last = time.monotonic()
+
+    def drop(self, names: list[str]) -> None:
+        """Forget the records of ``names`` (their outputs were removed)."""
+        self.dropped.update(names)
 
     def add(self, name: str, record: dict[str, Any]) -> None:
         self.records[name] = record
@@ -254,6 +296,7 @@ class ManifestWriter:
             if not self.records and (old is None or PENDING not in old):
                 return
             images = dict(old.get("images") or {}) if old is not None else {}
+            images = {k: v for k, v in images.items() if k not in self.dropped}
             if self.records:
                 manifest = {**self.facts, "images": {**images, **self.records}}
             else:
@@ -296,6 +339,7 @@ __all__ = [
     "plan_outputs",
     "read_manifest",
     "recorded",
+    "remove_outputs",
     "output_paths",
     "shard",
     "write_outputs",

@@ -46,6 +46,7 @@ from octvessel.inference.outputs import (
     ManifestWriter,
     output_paths,
     plan_outputs,
+    remove_outputs,
     shard,
     write_outputs,
 )
@@ -68,6 +69,7 @@ class PredictSummary:
     predicted: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     replaced: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
     resumed: bool = False
     failed: list[tuple[Path, str]] = field(default_factory=list)
     methods: Counter = field(default_factory=Counter)
@@ -89,6 +91,12 @@ class PredictSummary:
             lines.append(
                 f"{who}{len(self.replaced)} replaced outputs made with another model or "
                 f"settings ({', '.join(self.replaced[:3])}{' ...' if len(self.replaced) > 3 else ''})"
+            )
+        if self.removed:
+            lines.append(
+                f"{who}removed the outputs of {len(self.removed)} other image(s) made with "
+                f"another model or settings ({', '.join(self.removed[:3])}"
+                f"{' ...' if len(self.removed) > 3 else ''}): the folder holds this model's only"
             )
         if self.predicted:
             methods = ", ".join(f"{m} x{n}" for m, n in sorted(self.methods.items()))
@@ -412,6 +420,10 @@ class Predictor:
         if rank == 0:
             for name, record in plan.adopted.items():
                 writer.add(name, record)
+            if plan.removed:  # --overwrite: other images' outputs of another model go
+                remove_outputs(out_dir, plan.removed)
+                writer.drop(plan.removed)
+                summary.removed = list(plan.removed)
         bar = tqdm(
             mine,
             desc=f"predict (rank {rank})" if world_size > 1 else "predict",
