@@ -6,11 +6,17 @@ trainer does) and, in the same process, the whole-image inference forward on a D
 (eval mode, no grad). Prints training and inference kilo-pixels/s, their ratio (a training
 step's forward + backward costs ~3 forwards, so ~0.33 is the arithmetic ceiling) and the
 share of training time spent waiting for data. Settings: the old dropout (``nn.Dropout``,
-one random number per element) and the new one (:mod:`octvessel.models.dropout`);
-``--compile`` adds ``torch.compile`` of the training model (its compile time printed).
+one random number per element, after a separate ReLU), the new one
+(:mod:`octvessel.models.dropout`: cheap bits, fused with the ReLU) and, for reference, no
+dropout at all (p = 0: the ceiling any dropout can reach); ``--compile`` adds
+``torch.compile`` of the training model (its compile time printed). Like ``octvessel train``
+and ``predict`` on CPU, the process keeps freed memory for reuse
+(:func:`octvessel.runtime.reuse_freed_memory`); ``--malloc default`` leaves glibc's
+defaults (the trainer before that change) for both training and inference.
 Uses DRIVE training images from ../shared/data when present, synthetic images otherwise.
 
     python benchmarks/train_throughput.py [--steps 4] [--crop 128] [--images 8] [--crops 4]
+        [--compile] [--malloc reuse|default]
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from octvessel.models import create_model
 from octvessel.models.dropout import Dropout
 from octvessel.precision import autocast_for, resolve_precision
 from octvessel.preprocessing import Preprocessing
+from octvessel.runtime import reuse_freed_memory
 from octvessel.sim.vessels import VesselTreeConfig, render_image
 from octvessel.training.data import CropDataset, build_loader
 from octvessel.training.trainer import output_losses
@@ -59,12 +66,20 @@ def use_old_dropout(model: nn.Module) -> None:
             use_old_dropout(child)
 
 
-def train_rate(data, args, precision: str, old_dropout: bool, compile_: bool) -> dict:
+def no_dropout(model: nn.Module) -> None:
+    for module in model.modules():
+        if isinstance(module, Dropout):
+            module.p = 0.0
+
+
+def train_rate(data, args, precision: str, dropout: str, compile_: bool) -> dict:
     """Training kpixels/s (crop pixels), data-wait share and compile seconds."""
     torch.manual_seed(0)
     model = create_model("iternet")
-    if old_dropout:
+    if dropout == "old":
         use_old_dropout(model)
+    elif dropout == "off":
+        no_dropout(model)
     model.to(memory_format=torch.channels_last).train()
     net = torch.compile(model) if compile_ else model
     opt = torch.optim.Adam(model.parameters(), 1e-3)
@@ -122,7 +137,15 @@ def main() -> None:
     ap.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"))
     ap.add_argument("--compile", action="store_true", help="also time torch.compile(model)")
     ap.add_argument("--no-old", action="store_true", help="skip the old-dropout setting")
+    ap.add_argument("--no-off", action="store_true", help="skip the no-dropout reference")
+    ap.add_argument(
+        "--malloc",
+        choices=("reuse", "default"),
+        default="reuse",
+        help="reuse (as train/predict on CPU: keep freed memory) or glibc's default",
+    )
     args = ap.parse_args()
+    reuse = reuse_freed_memory() if args.malloc == "reuse" else False
     precision = resolve_precision(args.precision, CPU)
     data, what = samples()
     load0 = os.getloadavg()
@@ -134,18 +157,21 @@ def main() -> None:
     print(
         f"data: {what}; machine: {platform.processor() or platform.machine()}, "
         f"{torch.get_num_threads()} threads, {os.cpu_count()} CPUs, torch {torch.__version__}; "
-        f"load average {load0[0]:.2f} at the start"
+        f"load average {load0[0]:.2f} at the start; freed memory "
+        f"{'kept for reuse' if reuse else 'returned (glibc default)'}"
     )
     infer = inference_rate(data[0].image, precision, args.infer_reps)
     h, w = data[0].image.shape[:2]
     print(f"inference forward, whole {h}x{w} image: {infer:8.1f} kpixels/s")
-    settings = [("new dropout", False, False)]
+    settings = [("new dropout (fused)", "new", False)]
     if not args.no_old:
-        settings.insert(0, ("old nn.Dropout", True, False))
+        settings.insert(0, ("old nn.Dropout", "old", False))
+    if not args.no_off:
+        settings.append(("no dropout (reference)", "off", False))
     if args.compile:
-        settings.append(("new dropout + torch.compile", False, True))
-    for name, old, comp in settings:
-        r = train_rate(data, args, precision, old, comp)
+        settings.append(("new dropout + torch.compile", "new", True))
+    for name, dropout, comp in settings:
+        r = train_rate(data, args, precision, dropout, comp)
         extra = f", first step (compile) {r['first_s']:.1f} s" if comp else ""
         print(
             f"training, {name:28s}: {r['kpx_s']:8.1f} kpixels/s, ratio to inference {r['kpx_s'] / infer:.3f}, "

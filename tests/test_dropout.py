@@ -7,7 +7,14 @@ import math
 import pytest
 import torch
 
-from octvessel.models.dropout import LEVELS, Dropout, drop_threshold, dropout, keep_mask
+from octvessel.models.dropout import (
+    LEVELS,
+    Dropout,
+    drop_threshold,
+    dropout,
+    keep_mask,
+    relu_dropout,
+)
 
 P = 0.1
 Q = drop_threshold(P) / LEVELS  # the drop probability actually used (1/65536 resolution)
@@ -104,3 +111,45 @@ def test_cuda_matches_semantics():
     assert abs((y == 0).double().mean().item() - Q) < 6 * math.sqrt(Q * (1 - Q) / x.numel())
     torch.manual_seed(6)
     assert torch.equal(dropout(x, P), y)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_fused_relu_dropout_equals_relu_then_dropout_in_values_and_gradients(dtype):
+    """IterNet's ConvBlock fuses ReLU -> Dropout in place, keeping no mask for backward."""
+    x0 = torch.randn(2, 16, 32, 32).to(dtype).contiguous(memory_format=torch.channels_last)
+    g = torch.randn_like(x0)
+    a = x0.clone().requires_grad_(True)
+    torch.manual_seed(7)
+    ref = dropout(torch.relu(a), P)
+    ref.backward(g)
+    b = x0.clone().requires_grad_(True)
+    torch.manual_seed(7)  # the same draws: the same mask
+    out = relu_dropout(b * 1, P)  # a non-leaf, as a convolution's output
+    out.backward(g)
+    assert out.dtype == dtype and out.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(out, ref) and torch.equal(b.grad, a.grad)
+    assert ((out == 0) & (x0 > 0)).double().mean().item() > 0.02  # it did drop kept values
+    # eval mode: a plain ReLU; a leaf input is not changed in place
+    leaf = x0.clone().requires_grad_(True)
+    assert torch.equal(relu_dropout(leaf, P, training=False), torch.relu(x0))
+    assert not torch.equal(relu_dropout(leaf, P), relu_dropout(leaf, P))  # fresh masks
+    assert torch.equal(leaf.detach(), x0)
+
+
+def test_iternet_block_uses_the_fused_path_and_a_swapped_dropout_still_runs():
+    from octvessel.models.iternet import ConvBlock
+
+    torch.manual_seed(8)
+    block = ConvBlock(3, 8, P).train()
+    x = torch.randn(2, 3, 16, 16)
+    torch.manual_seed(9)
+    fused = block(x)
+    torch.manual_seed(9)
+    conv1, _, _, conv2, _, _ = block
+    manual = dropout(torch.relu(conv2(dropout(torch.relu(conv1(x)), P))), P)
+    assert torch.equal(fused, manual)
+    block[2] = torch.nn.Dropout(P)  # e.g. the benchmark's old dropout
+    block[5] = torch.nn.Dropout(P)
+    y = block(x)
+    assert y.shape == fused.shape and (y == 0).any()
+    assert torch.equal(block.eval()(x), block.eval()(x))  # eval: deterministic

@@ -109,9 +109,10 @@ def reuse_freed_memory() -> bool:
     (about 470,000 faults per DRIVE-sized IterNet pass). Raising ``M_MMAP_THRESHOLD`` and
     ``M_TRIM_THRESHOLD`` to 1 GiB / 2 GiB keeps that memory in the process for the next
     image: on 2 CPU cores the fp32 whole-image pass drops from ~3.3 s to ~1.8 s, and peak
-    RSS grows by ~30 %. Process-wide and one-way; the predict/evaluate commands and
-    :class:`~octvessel.inference.Predictor` (``reuse_memory=True``) call it for CPU
-    inference. Set the environment variable ``OCTVESSEL_MALLOC_TUNING=0`` to leave the
+    RSS grows by ~30 %. Training on CPU gains as much (IterNet, 32 crops of 128^2 in bf16:
+    ~61 -> ~112 kpixels/s, ``benchmarks/train_throughput.py``). Process-wide and one-way;
+    the predict/evaluate commands, :class:`~octvessel.inference.Predictor`
+    (``reuse_memory=True``) and training on CPU call it. Set the environment variable ``OCTVESSEL_MALLOC_TUNING=0`` to leave the
     allocator alone.
 
     Returns:

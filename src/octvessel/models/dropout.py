@@ -2,21 +2,30 @@
 
 ``F.dropout`` draws one random number per element (CPU: 12-19 ms for 2 M bf16 elements on
 2 cores; IterNet calls it ~50 times per forward, which costs more than all its convolutions).
-Here one 64-bit draw gives four independent 16-bit numbers: the generator runs 16x less
-often (``benchmarks/dropout_cost.py``). Semantics are the reference's:
+Here one 64-bit draw gives four independent 16-bit numbers (``benchmarks/dropout_cost.py``).
+On CPU the 64-bit words come from numpy's SFC64 generator, seeded for every call with one
+draw of torch's default generator (SFC64 fills 4 M words in ~7 ms, torch's mt19937 in
+~12-50 ms), and the mask is built as the scaled values themselves (``0`` or ``1 / (1 - q)``
+in the tensor's dtype), so applying it is one multiplication. Semantics are the reference's:
 
 - element-wise, independently per element and per step (a fresh mask every call);
 - drop probability ``p`` at 1/65536 resolution: ``q = round(p * 65536) / 65536``
-  (``p = 0.1`` -> ``q = 0.1000061``), kept elements scaled by ``1 / (1 - q)``, so the
-  expectation is exactly the input's;
-- the bits come from torch's default generator of the tensor's device (``torch.random_``
-  on int64, the full 64-bit range), so results are reproducible under ``torch.manual_seed``
-  and an exact resume that restores the RNG state stays bit-identical;
+  (``p = 0.1`` -> ``q = 0.1000061``), kept elements scaled by ``1 / (1 - q)`` (rounded to
+  the tensor's dtype, as ``F.dropout``'s is), so the expectation is the input's;
+- every bit derives from torch's default generator of the tensor's device, so results are
+  reproducible under ``torch.manual_seed`` and an exact resume that restores the RNG state
+  stays bit-identical;
 - autograd multiplies the gradient by the same mask; eval mode (or ``p == 0``) is identity.
+
+:func:`relu_dropout` fuses IterNet's ``ReLU -> Dropout`` (in place on the convolution's
+output, no mask kept for the backward pass: where the output is positive the element was
+kept and its gradient is scaled, elsewhere the gradient is zero, exactly as the two layers
+give it); :class:`~octvessel.models.iternet.ConvBlock` uses it.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -32,16 +41,46 @@ def drop_threshold(p: float) -> int:
 
 
 def random_int16(n: int, device: torch.device) -> torch.Tensor:
-    """``n`` uniform int16 values (flat), four per 64-bit draw of the device's default generator."""
-    words = torch.empty((n + 3) // 4, dtype=torch.int64, device=device)
-    words.random_(-(1 << 63), None)  # the full 64-bit range: all 4 int16 lanes uniform
-    return words.view(torch.int16)[:n]
+    """``n`` uniform int16 values (flat), four per 64-bit word, from the device's default
+    generator (on CPU through one seed drawn from it: see the module docstring)."""
+    words = (n + 3) // 4
+    if torch.device(device).type == "cpu":
+        seed = int(torch.empty((), dtype=torch.int64).random_(0, None).item())
+        raw = np.random.SFC64(seed).random_raw(words)  # uint64, all bits uniform
+        return torch.from_numpy(raw.view(np.int16)[:n])
+    out = torch.empty(words, dtype=torch.int64, device=device)
+    out.random_(-(1 << 63), None)  # the full 64-bit range: all 4 int16 lanes uniform
+    return out.view(torch.int16)[:n]
 
 
 def keep_mask(x: torch.Tensor, p: float) -> torch.Tensor:
     """Boolean mask shaped and laid out like ``x`` (which must be dense): True keeps an element."""
     bits = random_int16(x.numel(), x.device).as_strided(x.shape, x.stride())
     return bits >= drop_threshold(p) - LEVELS // 2
+
+
+#: bit patterns of the scaled mask values: numpy integer type per torch dtype
+_PATTERNS = {
+    torch.float32: (np.uint32, torch.int32),
+    torch.bfloat16: (np.uint16, torch.int16),
+    torch.float16: (np.uint16, torch.int16),
+    torch.float64: (np.uint64, torch.int64),
+}
+
+
+def scaled_mask(x: torch.Tensor, p: float) -> torch.Tensor:
+    """A fresh mask shaped and laid out like dense ``x``, in ``x``'s dtype: ``1 / (1 - q)``
+    where an element is kept, 0 where it is dropped (``x * scaled_mask(x, p)`` is dropout)."""
+    q = drop_threshold(p)
+    scale = torch.tensor(LEVELS / (LEVELS - q), dtype=x.dtype)
+    if x.device.type != "cpu" or x.dtype not in _PATTERNS:
+        return keep_mask(x, p).to(x.dtype).mul_(scale.to(x.device))
+    np_int, torch_int = _PATTERNS[x.dtype]
+    pattern = np_int(int(scale.view(torch_int).item()) % (1 << (8 * np.dtype(np_int).itemsize)))
+    keep = random_int16(x.numel(), x.device).numpy() >= q - LEVELS // 2
+    values = np.multiply(keep.view(np.uint8), pattern, dtype=np_int)  # 0 or the scale's bits
+    flat = torch.from_numpy(values).view(x.dtype)
+    return flat.as_strided(x.shape, x.stride())
 
 
 def _dense(x: torch.Tensor) -> torch.Tensor:
@@ -52,12 +91,40 @@ def _dense(x: torch.Tensor) -> torch.Tensor:
 
 def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
     """Inverted element-wise dropout of ``x`` (any shape, dtype, device); identity unless training."""
-    q = drop_threshold(p)
-    if not training or q == 0:
+    if not training or drop_threshold(p) == 0:
         return x
     x = _dense(x)
-    scale = LEVELS / (LEVELS - q)
-    return x * keep_mask(x, p).to(x.dtype).mul_(scale)
+    return x * scaled_mask(x, p)
+
+
+class _ReLUDropout(torch.autograd.Function):
+    """In place: ``x = relu(x) * mask``; backward ``grad * scale`` where the output is > 0."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, p: float) -> torch.Tensor:  # type: ignore[override]
+        x.relu_().mul_(scaled_mask(x, p))
+        ctx.mark_dirty(x)
+        ctx.save_for_backward(x)
+        q = drop_threshold(p)
+        ctx.scale = torch.tensor(LEVELS / (LEVELS - q), dtype=x.dtype).item()  # as the mask's
+        return x
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        (out,) = ctx.saved_tensors
+        # the gradient where the output is positive (kept, and past the ReLU), scaled
+        return torch.ops.aten.threshold_backward(grad, out, 0).mul_(ctx.scale), None
+
+
+def relu_dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
+    """``dropout(relu(x), p)``, in place on ``x`` (e.g. a convolution's output, which nothing
+    else keeps) and without storing a mask: same values and gradients as the two layers."""
+    if not training or drop_threshold(p) == 0:
+        return torch.relu(x) if x.is_leaf and x.requires_grad else torch.relu_(x)
+    x = _dense(x)
+    if x.is_leaf and x.requires_grad:
+        x = x.clone()  # in-place on a leaf is not allowed
+    return _ReLUDropout.apply(x, p)
 
 
 class Dropout(nn.Dropout):

@@ -24,7 +24,7 @@ from torch import nn
 
 from octvessel.config import check_fraction, check_int
 from octvessel.models.base import ModelConfig, SegmentationModel
-from octvessel.models.dropout import Dropout
+from octvessel.models.dropout import Dropout, relu_dropout
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,16 @@ class ConvBlock(nn.Sequential):
             nn.ReLU(inplace=True),
             Dropout(dropout),
         )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        conv1, relu1, drop1, conv2, relu2, drop2 = self
+        for conv, relu, drop in ((conv1, relu1, drop1), (conv2, relu2, drop2)):
+            x = conv(x)
+            if type(drop) is Dropout:  # ReLU -> Dropout fused (the same values and gradients)
+                x = relu_dropout(x, drop.p, drop.training)
+            else:  # another dropout swapped in (e.g. torch's, by a benchmark)
+                x = drop(relu(x))
+        return x
 
 
 class UpBlock(nn.Module):

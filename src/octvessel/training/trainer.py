@@ -34,7 +34,7 @@ from octvessel.models.base import SegmentationModel
 from octvessel.models.pretrained import CONFIG_NAME, BundleConfig, save_weights
 from octvessel.pixel_size import ModelScale
 from octvessel.precision import autocast_for, resolve_precision
-from octvessel.runtime import select_device
+from octvessel.runtime import reuse_freed_memory, select_device
 from octvessel.training import distributed
 from octvessel.training.build import (
     build_model,
@@ -201,6 +201,8 @@ def train(
 
     env = distributed.env_from_os()
     device = select_device(cfg.device)
+    if device.type == "cpu":  # keep freed activations for the next step: ~1.8x on CPU
+        reuse_freed_memory()
     # precision "auto" is resolved once here and saved resolved (train_config.json, the card)
     cfg = replace(cfg, precision=resolve_precision(cfg.precision, device))
     if device.type == "cuda" and env.active:
