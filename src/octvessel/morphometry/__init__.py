@@ -1,5 +1,5 @@
 """Vessel morphometry in physical units: centre-line graph, widths, tortuosity, fractal
-dimension, per ETDRS sector (DESIGN.md section 10; definitions in docs/measure.md)."""
+dimension, per ETDRS sector (definitions in docs/measure.md)."""
 
 from octvessel.morphometry.measure import COLUMNS, Measurement, check_spacing, measure
 from octvessel.morphometry.regions import SECTORS, etdrs_regions

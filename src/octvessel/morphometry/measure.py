@@ -1,4 +1,4 @@
-"""``measure(mask, spacing, ...)``: one row of DESIGN.md section 10's columns per region."""
+"""``measure(mask, spacing, ...)``: one row of the morphometry table per region."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from octvessel.morphometry import features
 from octvessel.morphometry.graph import CentreGraph, build_graph
 from octvessel.morphometry.regions import check_fovea, etdrs_regions, sector_areas_mm2
 
-#: the table's columns, in order (DESIGN.md section 10; the last two say how much of an
+#: the table's columns, in order (docs/measure.md, "Definitions"; the last two say how much of an
 #: ETDRS sector lies inside the image)
 COLUMNS = (
     "image",

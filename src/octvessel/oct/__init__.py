@@ -7,6 +7,19 @@
 - :func:`reconstruct` / :class:`EnFace`: full, retina, shadow and custom slab projections,
   presets P1, P2, P3 (:mod:`.enface`); :func:`write_reconstructions` writes them to files.
 - :mod:`octvessel.oct.phantom`: ``make_volume(seed=...)``, ``write_dataset(...)``.
+
+Modules, one concern each:
+
+- reading: :mod:`.readers` (picks a format) -> :mod:`.array_files` (npy, npz, tiff),
+  :mod:`.bscan_folder` (+ :mod:`.heyex_xml`), :mod:`.avanti`, :mod:`.vendors`;
+  :mod:`.read_common` (voxel limit, assumed spacing); :mod:`.volume` (the container).
+- layers: :mod:`.layers` -> :mod:`.surfaces` (graph search: :mod:`.graph_search`,
+  :mod:`.envelope`, :mod:`.regions`); :mod:`.peak_layers` (the earlier detector).
+- en-face: :mod:`.enface` -> :mod:`.slabs`, :mod:`.projection`, :mod:`.postprocess`,
+  :mod:`.contrast`; :mod:`.shadows` (a weak vessel map from shadows).
+- outputs: :mod:`.files`, :mod:`.batch`, :mod:`.quality`, :mod:`.qc`.
+- phantom: :mod:`.phantom` -> :mod:`.phantom_config`, :mod:`.phantom_geometry`,
+  :mod:`.phantom_render`.
 """
 
 from octvessel.oct.enface import (

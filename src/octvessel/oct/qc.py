@@ -46,10 +46,9 @@ def write_qc(
     overwrite: bool = False,
 ) -> dict[str, object]:
     """Draw and write the QC picture; returns which B-scans it shows (0-based)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # a Figure outside pyplot: no backend is chosen or switched (the caller's matplotlib
+    # settings stay), the PNG renders with Agg (as octvessel.visualize.new_figure does)
+    from matplotlib.figure import Figure
 
     fb, fw = fovea_bscan(surfaces)
     worst = [b for b in worst_bscans(confidence, jump_map, 3) if b != fb][:2]
@@ -58,7 +57,7 @@ def write_qc(
     ilm, bm = surfaces["ILM"][shown], surfaces["BM"][shown]
     top = max(0, int(np.floor(np.nanmin(ilm))) - 30) if np.isfinite(ilm).any() else 0
     bottom = min(nd, int(np.ceil(np.nanmax(bm))) + 60) if np.isfinite(bm).any() else nd
-    fig = plt.figure(figsize=(12, 4.2 * len(shown) / 1.5 + 4.5), dpi=80)
+    fig = Figure(figsize=(12, 4.2 * len(shown) / 1.5 + 4.5), dpi=80)
     grid = fig.add_gridspec(len(shown) + 1, 2, height_ratios=[1.0] * len(shown) + [1.1])
     lo, hi = np.percentile(data[shown], [0.5, 99.8])
     for i, b in enumerate(shown):
@@ -108,5 +107,4 @@ def write_qc(
     fig.subplots_adjust(left=0.06, right=0.98, top=0.94, bottom=0.05, hspace=0.35, wspace=0.15)
     with atomic_path(Path(path), overwrite) as tmp:
         fig.savefig(tmp, format="png", pil_kwargs={"compress_level": 1})
-    plt.close(fig)
     return {"fovea_bscan": fb, "fovea_ascan": fw, "worst_bscans": worst}

@@ -37,7 +37,8 @@ from scipy import ndimage
 
 from octvessel.config import JsonConfig
 from octvessel.errors import InputError, UsageError
-from octvessel.oct.enface import Slab, project
+from octvessel.oct.projection import project
+from octvessel.oct.slabs import Slab
 from octvessel.oct.volume import Volume
 
 __all__ = [

@@ -23,6 +23,7 @@ from octvessel.errors import InputError, UsageError, check_choice
 
 __all__ = [
     "AVANTI",
+    "MIN_DEPTH",
     "ORDERED",
     "Volume",
     "assumed_spacing",
@@ -33,11 +34,13 @@ __all__ = [
     "write_volume",
 ]
 
-#: The Optovue Avanti RTVue "3D Retina" 7 x 7 mm scan (DESIGN.md section 8).
+#: The Optovue Avanti RTVue "3D Retina" 7 x 7 mm scan (docs/oct.md, "Volumes").
 AVANTI = {"bscans": 141, "ascans": 385, "depth": 640, "field_mm": 7.0, "axial_mm": 0.0031}
 
 #: Anatomical order of the boundaries the package checks for crossing (top to bottom).
 ORDERED = ("ILM", "RPE", "BM")
+#: Fewest depth samples that can hold a retina (layer detection refuses fewer).
+MIN_DEPTH = 32
 _LATERALITY = {"OD": "OD", "R": "OD", "RIGHT": "OD", "OS": "OS", "L": "OS", "LEFT": "OS"}
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,14 +11,6 @@ from octvessel.errors import InputError
 from octvessel.oct import detect_boundaries, read_volume, reconstruct
 from octvessel.oct.layers import boundary_errors
 from octvessel.oct.quality import assess
-
-
-@pytest.fixture(scope="session")
-def oct_dir(shared_data: Path) -> Path:
-    d = shared_data / "OCT"
-    if not d.is_dir():
-        pytest.skip(f"OCT sample files not found at {d}")
-    return d
 
 
 def test_missing_eyepy_gives_one_line_with_the_install_command(tmp_path, monkeypatch):

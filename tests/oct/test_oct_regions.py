@@ -57,7 +57,7 @@ def test_a_retina_cut_off_at_the_top_gets_no_outer_surfaces():
     """Shift the retina up out of the window in some A-scans (as in wrap-around scans).
 
     The phantom's inner retina is too dim for the "tissue above the ILM" test (real
-    scans: shared HeyexImport_valid.vol, tests/test_oct_vendors.py), so what is checked
+    scans: shared HeyexImport_valid.vol, tests/oct/test_oct_vendors.py), so what is checked
     here is that no RPE / BM is invented there.
     """
     ph = make_volume(seed=0, **GEOMETRY)

@@ -18,8 +18,8 @@ SPACING = (0.0298, 0.003872, 0.011182)  # OCT-Info.xml: B-scan distance, ScaleY,
 
 
 @pytest.fixture(scope="module")
-def spectralis(shared_data: Path):
-    d = shared_data / "OCT" / "spectralis_volume"
+def spectralis(oct_dir: Path):
+    d = oct_dir / "spectralis_volume"
     if not (d / "bscans").is_dir():
         pytest.skip(f"real Spectralis volume not found at {d}")
     vol = read_volume(d / "bscans", spacing=SPACING)
