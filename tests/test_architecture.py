@@ -201,6 +201,7 @@ EXCEPTIONS = {
     "octvessel.training.trainer": "being split (issue 20, models/ training/ inference/ ...)",
     "octvessel.inference.predictor": "being split (issue 20, models/ training/ inference/ ...)",
     "octvessel.data.io": "being split (issue 20, models/ training/ inference/ ...)",
+    "octvessel.cv.runner": "being split (issue 20, models/ training/ inference/ ...)",
 }
 
 
