@@ -120,6 +120,7 @@ def inference_rate(image: np.ndarray, precision: str, reps: int) -> float:
     )
     with torch.inference_mode(), autocast_for(CPU, precision):
         model(x)
+        model(x)  # two warm-up passes (allocator, oneDNN primitives)
         t0 = time.perf_counter()
         for _ in range(reps):
             model(x)
@@ -160,9 +161,7 @@ def main() -> None:
         f"load average {load0[0]:.2f} at the start; freed memory "
         f"{'kept for reuse' if reuse else 'returned (glibc default)'}"
     )
-    infer = inference_rate(data[0].image, precision, args.infer_reps)
     h, w = data[0].image.shape[:2]
-    print(f"inference forward, whole {h}x{w} image: {infer:8.1f} kpixels/s")
     settings = [("new dropout (fused)", "new", False)]
     if not args.no_old:
         settings.insert(0, ("old nn.Dropout", "old", False))
@@ -170,17 +169,23 @@ def main() -> None:
         settings.append(("no dropout (reference)", "off", False))
     if args.compile:
         settings.append(("new dropout + torch.compile", "new", True))
+    # inference is measured before and after every training setting; each ratio uses the
+    # mean of the two measurements beside it (the machine is shared: load drifts)
+    infer = [inference_rate(data[0].image, precision, args.infer_reps)]
+    print(f"inference forward, whole {h}x{w} image: {infer[0]:8.1f} kpixels/s")
     for name, dropout, comp in settings:
         r = train_rate(data, args, precision, dropout, comp)
+        infer.append(inference_rate(data[0].image, precision, args.infer_reps))
+        beside = (infer[-2] + infer[-1]) / 2
         extra = f", first step (compile) {r['first_s']:.1f} s" if comp else ""
         print(
-            f"training, {name:28s}: {r['kpx_s']:8.1f} kpixels/s, ratio to inference {r['kpx_s'] / infer:.3f}, "
+            f"training, {name:28s}: {r['kpx_s']:8.1f} kpixels/s, ratio to inference "
+            f"{r['kpx_s'] / beside:.3f} (inference beside it {beside:.0f} kpixels/s), "
             f"waiting for data {100 * r['data_share']:4.1f} %{extra}"
         )
-    infer2 = inference_rate(data[0].image, precision, args.infer_reps)
     load1 = os.getloadavg()
     print(
-        f"inference forward again at the end: {infer2:8.1f} kpixels/s (drift {100 * (infer2 / infer - 1):+.0f} %); "
+        f"inference forward over the run: {', '.join(f'{v:.0f}' for v in infer)} kpixels/s; "
         f"load average {load1[0]:.2f} at the end"
     )
 

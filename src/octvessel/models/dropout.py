@@ -4,7 +4,8 @@
 2 cores; IterNet calls it ~50 times per forward, which costs more than all its convolutions).
 Here one 64-bit draw gives four independent 16-bit numbers (``benchmarks/dropout_cost.py``).
 On CPU the 64-bit words come from numpy's SFC64 generator, seeded for every call with one
-draw of torch's default generator (SFC64 fills 4 M words in ~7 ms, torch's mt19937 in
+draw of torch's default generator, in fixed chunks made on torch's thread count at once
+(numpy releases the GIL; SFC64 fills 4 M words in ~7 ms on one core, torch's mt19937 in
 ~12-50 ms), and the mask is built as the scaled values themselves (``0`` or ``1 / (1 - q)``
 in the tensor's dtype), so applying it is one multiplication. Semantics are the reference's:
 
@@ -20,10 +21,15 @@ in the tensor's dtype), so applying it is one multiplication. Semantics are the 
 :func:`relu_dropout` fuses IterNet's ``ReLU -> Dropout`` (in place on the convolution's
 output, no mask kept for the backward pass: where the output is positive the element was
 kept and its gradient is scaled, elsewhere the gradient is zero, exactly as the two layers
-give it); :class:`~octvessel.models.iternet.ConvBlock` uses it.
+give it); :class:`~octvessel.models.iternet.ConvBlock` uses it. Under ``torch.compile``
+both fall back to ``F.dropout``, whose random numbers the compiler generates inside the
+fused kernel (same semantics, its own stream).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -40,14 +46,54 @@ def drop_threshold(p: float) -> int:
     return round(p * LEVELS)
 
 
+#: 64-bit words per independently seeded chunk of CPU random bits (4 M elements): fixed, so
+#: the bits do not depend on how many threads make them
+CHUNK_WORDS = 1 << 20
+_UINT64_MAX = np.iinfo(np.uint64).max
+_POOL: list[ThreadPoolExecutor] = []
+
+
+def _pool() -> ThreadPoolExecutor:
+    if not _POOL:
+        _POOL.append(ThreadPoolExecutor(max(1, torch.get_num_threads())))
+    return _POOL[0]
+
+
+def _cpu_words(n_words: int, out: Callable[[np.ndarray, slice], None]) -> None:
+    """Make ``n_words`` uniform 64-bit words and hand each chunk to ``out(words, slice)``.
+
+    One draw of torch's default CPU generator seeds the call; chunk ``i`` comes from
+    ``SFC64`` seeded with the ``i``-th word of that seed's ``SeedSequence``. numpy releases
+    the GIL while it fills and compares, so chunks run on torch's thread count at once.
+    """
+    seed = int(torch.empty((), dtype=torch.int64).random_(0, None).item())
+    starts = range(0, n_words, CHUNK_WORDS)
+    seeds = np.random.SeedSequence(seed).generate_state(len(starts), np.uint64)
+
+    def make(i: int) -> None:
+        size = min(CHUNK_WORDS, n_words - starts[i])
+        gen = np.random.Generator(np.random.SFC64(int(seeds[i])))
+        words = gen.integers(0, _UINT64_MAX, size, dtype=np.uint64, endpoint=True)
+        out(words, slice(4 * starts[i], 4 * (starts[i] + size)))
+
+    if len(starts) == 1:
+        make(0)
+    else:
+        list(_pool().map(make, range(len(starts))))
+
+
 def random_int16(n: int, device: torch.device) -> torch.Tensor:
     """``n`` uniform int16 values (flat), four per 64-bit word, from the device's default
-    generator (on CPU through one seed drawn from it: see the module docstring)."""
+    generator (on CPU through one seed drawn from it: see :func:`_cpu_words`)."""
     words = (n + 3) // 4
     if torch.device(device).type == "cpu":
-        seed = int(torch.empty((), dtype=torch.int64).random_(0, None).item())
-        raw = np.random.SFC64(seed).random_raw(words)  # uint64, all bits uniform
-        return torch.from_numpy(raw.view(np.int16)[:n])
+        values = np.empty(4 * words, np.int16)
+
+        def put(chunk: np.ndarray, where: slice) -> None:
+            values[where] = chunk.view(np.int16)
+
+        _cpu_words(words, put)
+        return torch.from_numpy(values[:n])
     out = torch.empty(words, dtype=torch.int64, device=device)
     out.random_(-(1 << 63), None)  # the full 64-bit range: all 4 int16 lanes uniform
     return out.view(torch.int16)[:n]
@@ -77,10 +123,16 @@ def scaled_mask(x: torch.Tensor, p: float) -> torch.Tensor:
         return keep_mask(x, p).to(x.dtype).mul_(scale.to(x.device))
     np_int, torch_int = _PATTERNS[x.dtype]
     pattern = np_int(int(scale.view(torch_int).item()) % (1 << (8 * np.dtype(np_int).itemsize)))
-    keep = random_int16(x.numel(), x.device).numpy() >= q - LEVELS // 2
-    values = np.multiply(keep.view(np.uint8), pattern, dtype=np_int)  # 0 or the scale's bits
-    flat = torch.from_numpy(values).view(x.dtype)
-    return flat.as_strided(x.shape, x.stride())
+    n = x.numel()
+    values = np.empty(4 * ((n + 3) // 4), np_int)
+    threshold = np.int16(q - LEVELS // 2)
+
+    def put(chunk: np.ndarray, where: slice) -> None:  # 0 or the scale's bits, per element
+        keep = chunk.view(np.int16) >= threshold
+        np.multiply(keep.view(np.uint8), pattern, out=values[where], dtype=np_int)
+
+    _cpu_words((n + 3) // 4, put)
+    return torch.from_numpy(values[:n]).view(x.dtype).as_strided(x.shape, x.stride())
 
 
 def _dense(x: torch.Tensor) -> torch.Tensor:
@@ -93,6 +145,8 @@ def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
     """Inverted element-wise dropout of ``x`` (any shape, dtype, device); identity unless training."""
     if not training or drop_threshold(p) == 0:
         return x
+    if torch.compiler.is_compiling():  # the compiler fuses its own random numbers in
+        return nn.functional.dropout(x, p, True)
     x = _dense(x)
     return x * scaled_mask(x, p)
 
@@ -121,6 +175,8 @@ def relu_dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tens
     else keeps) and without storing a mask: same values and gradients as the two layers."""
     if not training or drop_threshold(p) == 0:
         return torch.relu(x) if x.is_leaf and x.requires_grad else torch.relu_(x)
+    if torch.compiler.is_compiling():  # one fused kernel with the compiler's random numbers
+        return nn.functional.dropout(torch.relu(x), p, True)
     x = _dense(x)
     if x.is_leaf and x.requires_grad:
         x = x.clone()  # in-place on a leaf is not allowed
