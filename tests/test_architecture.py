@@ -200,7 +200,6 @@ EXCEPTIONS = {
     "octvessel.models.pretrained": "being split (issue 20, models/ training/ inference/ ...)",
     "octvessel.training.trainer": "being split (issue 20, models/ training/ inference/ ...)",
     "octvessel.inference.predictor": "being split (issue 20, models/ training/ inference/ ...)",
-    "octvessel.data.io": "being split (issue 20, models/ training/ inference/ ...)",
     "octvessel.cv.runner": "being split (issue 20, models/ training/ inference/ ...)",
 }
 

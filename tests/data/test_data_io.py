@@ -348,7 +348,9 @@ def test_write_is_atomic_when_the_writer_fails(
         tmp.write_bytes(b"half a file")
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(dio, "_write_array", broken)
+    from octvessel.data import image_write
+
+    monkeypatch.setattr(image_write, "_write_array", broken)
     with pytest.raises(RuntimeError):
         write_image(p, GRAY8)
     assert p.read_bytes() == before
