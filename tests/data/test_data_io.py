@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from PIL import Image
 
-from octvessel.data import io as dio
 from octvessel.data import read_image, read_mask, write_image, write_mask
 from octvessel.errors import InputError, UsageError
 
