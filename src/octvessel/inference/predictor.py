@@ -23,30 +23,24 @@ written atomically.
 
 from __future__ import annotations
 
-import sys
-import time
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from octvessel.data.inputs import InputImage, list_inputs
 from octvessel.data.io import read_image
 from octvessel.data.layouts import stem
-from octvessel.errors import InputError, UsageError
+from octvessel.errors import UsageError
 from octvessel.inference.config import InferenceConfig
 from octvessel.inference.engine import network_grid, predict_image, windows_for
+from octvessel.inference.folder import PredictSummary, check_threshold, predict_folder
 from octvessel.inference.outputs import (
     MANIFEST,
     OUTPUTS,
-    ManifestWriter,
     output_paths,
-    plan_outputs,
-    remove_outputs,
     shard,
     write_outputs,
 )
@@ -56,58 +50,6 @@ from octvessel.pixel_size import PixelSize
 from octvessel.preprocessing import Preprocessing
 from octvessel.runtime import dist_env, dist_rank, reuse_freed_memory, select_device
 from octvessel.scale import resolve_pixel_size
-
-
-@dataclass
-class PredictSummary:
-    """What :meth:`Predictor.predict_folder` did (in this process)."""
-
-    out_dir: Path
-    n_inputs: int
-    rank: int = 0
-    world_size: int = 1
-    predicted: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    replaced: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    resumed: bool = False
-    failed: list[tuple[Path, str]] = field(default_factory=list)
-    methods: Counter = field(default_factory=Counter)
-    seconds: float = 0.0
-    vessel_fraction: list[float] = field(default_factory=list)
-    scale: str = ""
-
-    def format(self) -> str:
-        """A few lines for the terminal."""
-        who = f"rank {self.rank} of {self.world_size}: " if self.world_size > 1 else ""
-        per = self.seconds / len(self.predicted) if self.predicted else 0.0
-        lines = [
-            f"{who}{len(self.predicted)} predicted, {len(self.skipped)} skipped (outputs exist), "
-            f"{len(self.failed)} failed, of {self.n_inputs} images -> {self.out_dir}"
-        ]
-        if self.resumed:
-            lines.append(f"{who}continued an interrupted --overwrite run with the same settings")
-        if self.replaced:
-            lines.append(
-                f"{who}{len(self.replaced)} replaced outputs made with another model or "
-                f"settings ({', '.join(self.replaced[:3])}{' ...' if len(self.replaced) > 3 else ''})"
-            )
-        if self.removed:
-            lines.append(
-                f"{who}removed the outputs of {len(self.removed)} other image(s) made with "
-                f"another model or settings ({', '.join(self.removed[:3])}"
-                f"{' ...' if len(self.removed) > 3 else ''}): the folder holds this model's only"
-            )
-        if self.predicted:
-            methods = ", ".join(f"{m} x{n}" for m, n in sorted(self.methods.items()))
-            lines.append(
-                f"{who}{per:.2f} s per image ({methods}); vessel fraction at the threshold: "
-                f"mean {np.mean(self.vessel_fraction):.3f}"
-            )
-        if self.scale:
-            lines.append(f"{who}{self.scale}")
-        lines += [f"{who}failed: {path}: {msg}" for path, msg in self.failed]
-        return "\n".join(lines)
 
 
 class Predictor:
@@ -321,7 +263,7 @@ class Predictor:
         overwrite: bool = False,
     ) -> np.ndarray:
         """Predict one image file; with ``out_dir``, also write its four outputs."""
-        _check_threshold(threshold)
+        check_threshold(threshold)
         path = Path(path)
         image = read_image(path)
         prob = self.predict_scaled(image, name or stem(path), path=path)
@@ -398,73 +340,18 @@ class Predictor:
         not stop the run: they are listed in ``summary.failed`` (the command line then
         exits with status 2).
         """
-        _check_threshold(threshold)
-        if isinstance(source, list):
-            items = source
-        else:
-            items = list_inputs(source, split=split, variants=variants)
-        if rank is None or world_size is None:
-            rank, world_size = dist_rank()
-        out_dir = Path(out_dir)
-        if out_dir.exists() and not out_dir.is_dir():
-            raise InputError("output must be a folder; this is a file", out_dir)
-        facts = self.manifest(threshold)
-        records = {i.name: self.image_record(i, facts) for i in items}
-        plan = plan_outputs(out_dir, records, facts, overwrite)  # refuses before any work
-        mine = shard(items, rank, world_size)
-        summary = PredictSummary(out_dir, len(items), rank, world_size, resumed=plan.resumed)
-        summary.replaced = [n for n in plan.replaced if n in {i.name for i in mine}]
-        writer = ManifestWriter(
-            out_dir, facts, overwrite=overwrite, rank0=rank == 0, shared=world_size > 1
+        return predict_folder(
+            self,
+            source,
+            out_dir,
+            threshold=threshold,
+            overwrite=overwrite,
+            split=split,
+            variants=variants,
+            progress=progress,
+            rank=rank,
+            world_size=world_size,
         )
-        if rank == 0:
-            for name, record in plan.adopted.items():
-                writer.add(name, record)
-            if plan.removed:  # --overwrite: other images' outputs of another model go
-                remove_outputs(out_dir, plan.removed)
-                writer.drop(plan.removed)
-                summary.removed = list(plan.removed)
-        bar = tqdm(
-            mine,
-            desc=f"predict (rank {rank})" if world_size > 1 else "predict",
-            unit="image",
-            disable=not progress or rank != 0,
-            file=sys.stderr,
-        )
-        t0 = time.perf_counter()
-        finished = False
-        try:
-            for item in bar:
-                kinds = plan.kinds.get(item.name)
-                if not kinds:
-                    summary.skipped.append(item.name)
-                    continue
-                try:
-                    image = read_image(item.path)
-                except InputError as exc:
-                    summary.failed.append((item.path, str(exc).removeprefix(f"{item.path}: ")))
-                    continue
-                prob = self.predict_scaled(image, item.name, path=item.path)
-                self.write_outputs(
-                    out_dir,
-                    item.name,
-                    image,
-                    prob,
-                    threshold=threshold,
-                    overwrite=True,
-                    kinds=kinds,
-                )
-                writer.add(item.name, self.with_scale(records[item.name], item.name))
-                summary.predicted.append(item.name)
-                factors = self.scales[item.name]["factors"]
-                summary.methods[self.method_for(image.shape[:2], factors)] += 1
-                summary.vessel_fraction.append(float(np.mean(prob >= threshold)))
-            finished = True
-        finally:
-            writer.flush(finished=finished)  # also on Ctrl-C: what is done stays recorded
-        summary.seconds = time.perf_counter() - t0
-        summary.scale = self.scale_line()
-        return summary
 
 
 #: the run facts (:meth:`Predictor.manifest`) each image's record repeats
@@ -498,11 +385,6 @@ def _check_channels(model: SegmentationModel, preprocessing: Preprocessing) -> N
             f"preprocessing color {preprocessing.color!r} makes {preprocessing.channels} "
             f"channel(s); the {getattr(model, 'name', 'model')} takes {wanted}"
         )
-
-
-def _check_threshold(threshold: float) -> None:
-    if not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
-        raise UsageError(f"threshold={threshold!r}: expected a number in [0, 1]")
 
 
 __all__ = [
