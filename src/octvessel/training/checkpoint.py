@@ -17,7 +17,7 @@ from safetensors.torch import load_file, safe_open, save_file
 
 from octvessel import atomic, layout
 from octvessel.errors import InputError
-from octvessel.models.pretrained import sort_header
+from octvessel.models.weights_file import sort_header
 
 STATE_NAME = layout.TRAINING_STATE
 
@@ -100,4 +100,31 @@ def load_state(
     cuda_states = [tensors[k] for k in sorted(k for k in tensors if k.startswith("rng.cuda."))]
     if cuda_states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(cuda_states[: torch.cuda.device_count()])
+    return position
+
+
+def restore(
+    run_dir: Path,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    scaler: Any,
+) -> dict[str, Any]:
+    """Load a run folder's last weights and training state for ``--resume``; return the position.
+
+    The weights file must be the one the state was saved with (its sha256 is recorded in
+    the state): a checkpoint write cut short raises :class:`InputError`.
+    """
+    from octvessel.models.weights_file import load_weights, sha256_of
+
+    model_weights = run_dir / layout.LAST_WEIGHTS
+    position = load_state(run_dir / STATE_NAME, optimizer, scheduler, scaler)
+    expected = position.get("weights_sha256")
+    if expected and model_weights.is_file() and sha256_of(model_weights) != expected:
+        raise InputError(
+            f"does not match {STATE_NAME} (a checkpoint write was cut short, e.g. by a full "
+            "disk); the two files must come from the same step to resume exactly",
+            model_weights,
+        )
+    load_weights(model, model_weights)
     return position

@@ -143,3 +143,29 @@ def train_one_epoch(
             return True
         t_fetch = time.perf_counter()
     return False
+
+
+def epoch_row(
+    state: EpochState, epoch: int, lr: float, t_start: float, crop: int, world: int
+) -> dict[str, Any]:
+    """One ``log.csv`` row for a finished epoch (1-based ``epoch``; ``t_start``: its
+    ``time.perf_counter()`` at the start; ``crop``: the crop side in px; ``world``: processes).
+
+    Speeds count all processes: ``patches_per_s`` crops and ``pixels_per_s`` crop pixels
+    per second of data wait plus compute (compare the latter with inference).
+    """
+    busy = max(state.data_seconds + state.compute_seconds, 1e-9)
+    steps = max(state.steps, 1)
+    return {
+        "epoch": epoch,
+        "steps": state.steps,
+        "loss": sum(state.loss_sums) / steps,
+        **{f"loss_out{i}": v / steps for i, v in enumerate(state.loss_sums)},
+        "lr": lr,
+        "seconds": time.perf_counter() - t_start,
+        "data_seconds": state.data_seconds,
+        "compute_seconds": state.compute_seconds,
+        "data_share": state.data_seconds / busy,
+        "patches_per_s": state.patches * world / busy,
+        "pixels_per_s": state.patches * crop**2 * world / busy,
+    }

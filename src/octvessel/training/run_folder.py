@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import platform
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ from octvessel.errors import InputError, UsageError
 from octvessel.models.base import SegmentationModel
 from octvessel.models.card import ModelCard
 from octvessel.training.config import TrainConfig
+from octvessel.training.data import fingerprint
+from octvessel.training.validation import best_metric
 
 TRAIN_CONFIG_NAME = layout.TRAIN_CONFIG
 SPLITS_NAME = layout.SPLITS
@@ -145,3 +148,66 @@ def check_saved_split(run_dir: Path, train: Sequence[Sample], val: Sequence[Samp
             "with --overwrite",
             run_dir / SPLITS_NAME,
         )
+
+
+#: settings that may change on --resume without changing the result
+RESUME_FREE = ("device", "workers")
+
+
+def resume_config(run_dir: Path, config: TrainConfig | None) -> TrainConfig:
+    """The saved recipe of the run in ``run_dir``, for ``--resume``.
+
+    ``config`` (what the user asked for, or None) may differ from it only in
+    :data:`RESUME_FREE` (taken from ``config``); any other difference raises
+    :class:`UsageError` listing them.
+    """
+    saved = saved_config(run_dir)
+    if config is not None:
+        old = saved.to_dict()
+        diff = [
+            f"{k} {v!r} (the run has {old[k]!r})"
+            for k, v in config.to_dict().items()
+            if k not in RESUME_FREE
+            and old[k] != v
+            and not (k == "precision" and v == "auto")  # the saved one is auto, resolved
+        ]
+        if diff:
+            raise UsageError(
+                f"{run_dir}: --resume continues the saved recipe; these settings differ: "
+                f"{'; '.join(diff)}; leave them out to continue, or start afresh with --overwrite"
+            )
+        saved = TrainConfig.from_dict(
+            {**saved.to_dict(), **{k: config.to_dict()[k] for k in RESUME_FREE}}
+        )
+    return saved
+
+
+def run_facts(
+    source: dict[str, Any],
+    cfg: TrainConfig,
+    train_samples: list[Sample],
+    val_samples: list[Sample],
+    steps: int,
+    env: Any,
+    device: torch.device,
+    command: str | None,
+) -> dict[str, Any]:
+    """What a training run records about itself (bundle ``metadata``, the model card).
+
+    ``source``: dataset, format, observer, variant, group_by; ``env``: the
+    :class:`~octvessel.training.distributed.DistEnv`; ``steps``: steps per epoch.
+    """
+    return {
+        **source,
+        "fingerprint": fingerprint(train_samples + val_samples),
+        "n_train": len(train_samples),
+        "n_val": len(val_samples),
+        "steps_per_epoch": steps,
+        "world_size": env.world,
+        "seed": cfg.seed,
+        "command": command or " ".join(sys.argv),
+        "hardware": f"{device.type}: {torch.cuda.get_device_name(device) if device.type == 'cuda' else (platform.processor() or platform.machine())}, {torch.get_num_threads()} threads",
+        "octvessel_version": __version__,
+        "torch_version": torch.__version__,
+        "best_metric": best_metric(val_samples),
+    }

@@ -16,21 +16,19 @@ ends with the same weights as an uninterrupted one.
 
 from __future__ import annotations
 
-import platform
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
-from octvessel import __version__, atomic, layout
+from octvessel import atomic, layout
 from octvessel.data.sample import Sample
-from octvessel.errors import InputError, UsageError
-from octvessel.models.base import SegmentationModel
+from octvessel.errors import InputError
 from octvessel.models.pretrained import CONFIG_NAME, BundleConfig, save_weights
 from octvessel.pixel_size import ModelScale
 from octvessel.precision import autocast_for, resolve_precision
@@ -43,29 +41,33 @@ from octvessel.training.build import (
     make_optimizer,
     make_scheduler,
 )
-from octvessel.training.checkpoint import STATE_NAME, load_state, save_state
+from octvessel.training.checkpoint import STATE_NAME, restore, save_state
 from octvessel.training.config import TrainConfig
 from octvessel.training.data import (
     CropDataset,
     augment_config,
     build_loader,
     check_trainable,
-    fingerprint,
     pool_scale,
 )
 from octvessel.training.loop import (
     EpochState,
     StepProgress,
     TrainingError,
+    epoch_row,
     output_losses,
     stop_requests,
     train_one_epoch,
 )
+from octvessel.training.result import TrainResult
 from octvessel.training.run_folder import (
     LOG_NAME,
+    RESUME_FREE,
     SPLITS_NAME,
     TRAIN_CONFIG_NAME,
     check_saved_split,
+    resume_config,
+    run_facts,
     saved_config,
     saved_group_by,
 )
@@ -77,60 +79,12 @@ from octvessel.training.samples import load_samples as _load_samples
 from octvessel.training.samples import parse_dataset_spec, split_variants, splits_record
 from octvessel.training.validation import (
     BEST_METRICS,
-    best_metric,
-    describe_best,
     improves,
     validate,
 )
 
-#: settings that may change on --resume without changing the result
-RESUME_FREE = ("device", "workers")
-
-
-@dataclass
-class TrainResult:
-    run_dir: Path
-    epochs_done: int
-    best: float | None
-    best_epoch: int | None
-    interrupted: bool = False
-    history: list[dict[str, Any]] = field(default_factory=list)
-    model: SegmentationModel | None = field(default=None, repr=False)
-    stop_signal: int = 0  # the signal that interrupted the run (0: none, or stop_after_steps)
-    best_metric: str | None = None  # what picked best_epoch (validation.BEST_METRICS)
-    first_epoch: int = 1  # the first epoch this call ran (1-based; > epochs_done: none ran)
-    total_epochs: int = 0  # the recipe's epochs
-
-    @property
-    def epochs_run(self) -> int:
-        """Epochs this call finished (0 when a finished run was resumed)."""
-        return max(0, self.epochs_done - self.first_epoch + 1)
-
-    @property
-    def best_text(self) -> str:
-        """The best epoch and the metric that picked it, in words."""
-        return describe_best(self.best_metric, self.best, self.best_epoch)
-
-    def summary(self) -> str:
-        """One line: what this call trained (or that the run was finished) and the best epoch."""
-        if self.epochs_run == 0 and self.epochs_done >= self.total_epochs:
-            what = (
-                f"the run was finished already ({self.epochs_done} of {self.total_epochs} epochs)"
-            )
-        else:
-            what = (
-                f"trained epochs {self.first_epoch}-{self.epochs_done} of {self.total_epochs}"
-                if self.epochs_run > 1
-                else f"trained epoch {self.epochs_done} of {self.total_epochs}"
-            )
-        return f"{what}; {self.best_text}; weights in {self.run_dir}"
-
-
 #: the old name of :func:`octvessel.training.validation.validate` (``octvessel.training.evaluate``)
 evaluate = validate
-
-
-# ----------------------------------------------------------------------------- files
 
 
 # ----------------------------------------------------------------------------- driver
@@ -171,24 +125,7 @@ def train(
     run_dir = Path(run_dir)
     saved_cfg_path = run_dir / TRAIN_CONFIG_NAME
     if resume:
-        saved = saved_config(run_dir)
-        if config is not None:
-            old = saved.to_dict()
-            diff = [
-                f"{k} {v!r} (the run has {old[k]!r})"
-                for k, v in config.to_dict().items()
-                if k not in RESUME_FREE
-                and old[k] != v
-                and not (k == "precision" and v == "auto")  # the saved one is auto, resolved
-            ]
-            if diff:
-                raise UsageError(
-                    f"{run_dir}: --resume continues the saved recipe; these settings differ: "
-                    f"{'; '.join(diff)}; leave them out to continue, or start afresh with --overwrite"
-                )
-            saved = TrainConfig.from_dict(
-                {**saved.to_dict(), **{k: config.to_dict()[k] for k in RESUME_FREE}}
-            )
+        saved = resume_config(run_dir, config)
         cfg = saved
         group_by = group_by if group_by is not None else saved_group_by(run_dir)
     else:
@@ -296,37 +233,14 @@ def _run(
         cfg.seed,
         length=steps * env.world * cfg.images_per_batch,
     )
-    meta = {
-        **source,
-        "fingerprint": fingerprint(train_samples + val_samples),
-        "n_train": len(train_samples),
-        "n_val": len(val_samples),
-        "steps_per_epoch": steps,
-        "world_size": env.world,
-        "seed": cfg.seed,
-        "command": command or " ".join(sys.argv),
-        "hardware": f"{device.type}: {torch.cuda.get_device_name(device) if device.type == 'cuda' else (platform.processor() or platform.machine())}, {torch.get_num_threads()} threads",
-        "octvessel_version": __version__,
-        "torch_version": torch.__version__,
-        "best_metric": best_metric(val_samples),
-        **({"init_from": cfg.init_from, "init_sha256": init_sha} if init_sha is not None else {}),
-    }
+    meta = run_facts(source, cfg, train_samples, val_samples, steps, env, device, command)
+    if init_sha is not None:
+        meta.update(init_from=cfg.init_from, init_sha256=init_sha)
 
     epoch, start_step, history, best, best_epoch = 0, 0, [], None, None
     partial = EpochState()
     if resume:
-        model_weights = run_dir / layout.LAST_WEIGHTS
-        from octvessel.models.pretrained import load_weights, sha256_of
-
-        position = load_state(run_dir / STATE_NAME, optimizer, scheduler, scaler)
-        expected = position.get("weights_sha256")
-        if expected and model_weights.is_file() and sha256_of(model_weights) != expected:
-            raise InputError(
-                f"does not match {STATE_NAME} (a checkpoint write was cut short, e.g. by a full "
-                "disk); the two files must come from the same step to resume exactly",
-                model_weights,
-            )
-        load_weights(model, model_weights)
+        position = restore(run_dir, model, optimizer, scheduler, scaler)
         _use_saved_threads(position.get("threads"), env)
         epoch, start_step = position["epoch"], position["step"]
         best, best_epoch = position.get("best"), position.get("best_epoch")
@@ -434,26 +348,9 @@ def _run(
                 save("last", epoch, state.steps, state)
                 interrupted = True
                 break
-            row = {
-                "epoch": epoch + 1,
-                "steps": state.steps,
-                "loss": sum(state.loss_sums) / max(state.steps, 1),
-                **{f"loss_out{i}": v / max(state.steps, 1) for i, v in enumerate(state.loss_sums)},
-                "lr": optimizer.param_groups[0]["lr"],
-                "seconds": time.perf_counter() - t_epoch,
-                "data_seconds": state.data_seconds,
-                "compute_seconds": state.compute_seconds,
-                "data_share": state.data_seconds
-                / max(state.data_seconds + state.compute_seconds, 1e-9),
-                "patches_per_s": state.patches
-                * env.world
-                / max(state.data_seconds + state.compute_seconds, 1e-9),
-                # training pixels (crop area) per second, all processes: compare with inference
-                "pixels_per_s": state.patches
-                * cfg.crop**2
-                * env.world
-                / max(state.data_seconds + state.compute_seconds, 1e-9),
-            }
+            row = epoch_row(
+                state, epoch + 1, optimizer.param_groups[0]["lr"], t_epoch, cfg.crop, env.world
+            )
             if val_samples:
                 scores = (
                     validate(model, val_samples, pre, device, cfg.precision)
