@@ -41,6 +41,7 @@ from octvessel.cv.aggregate import (
     format_comparison,
 )
 from octvessel.cv.config import Arm, CVConfig, make_arms, parse_names, recipes_for
+from octvessel.cv.results import CVResult, format_result
 from octvessel.cv.runner import (
     COMPARISON_CSV,
     COMPARISON_JSON,
@@ -48,8 +49,6 @@ from octvessel.cv.runner import (
     CV_METRICS_CSV,
     CV_METRICS_JSON,
     FOLD_DONE_NAME,
-    CVResult,
-    format_result,
     run_cv,
 )
 from octvessel.cv.splits import (
