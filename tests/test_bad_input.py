@@ -30,10 +30,10 @@ from PIL import Image
 
 from octvessel import atomic
 from octvessel.cli import main
-from octvessel.data import io as dio
+from octvessel.data import image_write as dio
 from octvessel.data import load_dataset, read_image, read_mask, write_image, write_mask
 from octvessel.errors import InputError, Terminated, UsageError
-from octvessel.models import create_model, load_model, save_pretrained
+from octvessel.models import create_model, load_model, save_pretrained, weights_file
 from octvessel.models import pretrained as pre
 from octvessel.oct import read_volume
 from octvessel.preprocessing import Preprocessing
@@ -864,7 +864,7 @@ def test_full_disk_during_a_checkpoint_keeps_the_previous_one(tmp_path, capsys, 
     code, _, err = cli(capsys, *args)
     assert code == 0, err
     before = pre.sha256_of(run / "last.safetensors")
-    real_save = pre.save_file
+    real_save = weights_file.save_file
 
     def half_then_full(tensors, filename, metadata=None):
         real_save(tensors, filename, metadata=metadata)
@@ -872,7 +872,7 @@ def test_full_disk_during_a_checkpoint_keeps_the_previous_one(tmp_path, capsys, 
         Path(filename).write_bytes(data[: len(data) // 2])
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(pre, "save_file", half_then_full)
+    monkeypatch.setattr(weights_file, "save_file", half_then_full)
     code, _, err = cli(capsys, "train", "-d", root, "-o", run, "--overwrite", *TINY_TRAIN)
     assert_user_error(code, err, run, "No space left on device")
     assert pre.sha256_of(run / "last.safetensors") == before  # the old checkpoint is intact

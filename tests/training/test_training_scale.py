@@ -139,8 +139,8 @@ def test_train_spacing_flag_reaches_the_recipe_and_the_bundle(tmp_path, capsys):
             "--images-per-batch", "1", "--crops-per-image", "1", "--steps-per-epoch", "1",
             "--epochs", "1", "--device", "cpu", "--no-progress", "--spacing", "0.012,0.006"]  # fmt: skip
     assert main(args) == 0
-    err = capsys.readouterr().err
-    assert "training images' pixel size from --spacing x3" in err
+    out = capsys.readouterr().out
+    assert "training images' pixel size from --spacing x3" in out
     recipe = json.loads((run / "train_config.json").read_text())
     assert recipe["input_spacing_mm"] == [0.012, 0.006]
     assert json.loads((run / "config.json").read_text())["scale"]["pixel_size_mm"] == [0.012, 0.006]

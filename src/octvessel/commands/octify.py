@@ -40,12 +40,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--square", action="store_true", help="resample to WIDTH x WIDTH (385x385)")
     p.add_argument("--variant", default="P1", choices=("P1", "P2", "P3"), help="file name tag")
     g = p.add_argument_group("degradations (0 turns one off)")
-    g.add_argument("--speckle", type=float, default=0.08, help="speckle CV (default 0.08)")
-    g.add_argument("--stripes", type=float, default=0.05, help="B-scan log-gain std (0.05)")
-    g.add_argument("--row-shift", type=float, default=0.7, help="B-scan shift std, px (0.7)")
-    g.add_argument("--blur-mm", type=float, default=0.01, help="blur sigma in mm (0.01)")
-    g.add_argument("--vignetting", type=float, default=0.2, help="corner darkening (0.2)")
-    g.add_argument("--noise", type=float, default=0.01, help="additive noise std (0.01)")
+    from octvessel.sim.octify_config import OctifyConfig
+
+    d = OctifyConfig()
+    for flag, dest, what in (
+        ("--speckle", "speckle", "speckle CV"),
+        ("--stripes", "stripes", "B-scan log-gain std"),
+        ("--row-shift", "row_shift_px", "B-scan shift std, px"),
+        ("--blur-mm", "blur_mm", "blur sigma in mm"),
+        ("--vignetting", "vignetting", "corner darkening"),
+        ("--edge-falloff", "edge_falloff", "largest brightness loss at the side edges"),
+        ("--fovea-dip", "fovea_dip", "largest foveal darkening"),
+        ("--noise", "noise", "additive noise std"),
+    ):
+        g.add_argument(
+            flag,
+            type=float,
+            dest=dest,
+            default=getattr(d, dest),
+            help=f"{what} ({getattr(d, dest)})",
+        )
     g.add_argument("--no-degrade", action="store_true", help="geometry only, no degradations")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--preview", metavar="PNG", help="also write source/octified/label of image 1")
@@ -79,12 +93,14 @@ def run(args: argparse.Namespace) -> int:
         square=args.square,
         crops=args.crops,
         min_fov_fraction=args.min_fov,
-        row_shift_px=args.row_shift,
+        row_shift_px=args.row_shift_px,
         blur_mm=args.blur_mm,
         vignetting=args.vignetting,
         stripes=args.stripes,
         speckle=args.speckle,
         noise=args.noise,
+        edge_falloff=args.edge_falloff,
+        fovea_dip=args.fovea_dip,
         variant=args.variant,
         seed=args.seed,
     )

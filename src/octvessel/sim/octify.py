@@ -21,10 +21,13 @@ Per source image:
    7 mm / 141 = 0.050 mm per B-scan), linear interpolation where it is smaller.
    Label and FOV go through the same matrices as fractions in [0, 1] and are
    re-binarised at >= 0.5.
-4. OCT-like degradations (each off at strength 0): small per-B-scan horizontal shifts
-   (eye motion; applied to label and FOV too), Gaussian blur (physical sigma), vignetting,
-   per-B-scan brightness stripes, multiplicative speckle, additive noise; then a
-   percentile stretch to [0, 1] inside the FOV.
+4. OCT-like degradations (each off at strength 0), set to the measured statistics of a
+   real Spectralis reconstruction (docs/oct-model.md): small per-B-scan horizontal
+   shifts (eye motion; applied to label and FOV too), Gaussian blur (physical sigma),
+   vignetting, the dark side edges of real scans, a dark fovea, weak per-B-scan
+   brightness stripes that drift over neighbouring B-scans, multiplicative speckle
+   correlated along the A-scans; then a percentile stretch to [0, 1] inside the FOV and
+   weak additive noise.
 5. Optionally (``square``) the 385 x 385 resample the OCT paper's authors also used:
    rows linearly interpolated 141 -> 385 for the image and the label/FOV fractions.
 
@@ -100,6 +103,58 @@ def _row_shifts(h: int, std: float, rng: np.random.Generator) -> np.ndarray:
     return walk * (std / sd) if sd > 0 and std > 0 else np.zeros(h)
 
 
+def _stripes(h: int, std: float, corr: float, rng: np.random.Generator) -> np.ndarray:
+    """Per-B-scan log-gains: an AR(1) series of lag-1 correlation ``corr`` and std ``std``."""
+    e = rng.standard_normal(h)
+    out = np.empty(h)
+    out[0] = e[0]
+    k = np.sqrt(1.0 - corr**2)
+    for i in range(1, h):  # h is a few hundred B-scans
+        out[i] = corr * out[i - 1] + k * e[i]
+    return std * out
+
+
+def _edge_profile(w: int, col_mm: float, strength: float, rng: np.random.Generator) -> np.ndarray:
+    """Column gains (w,) in (0, 1]: a raised-cosine fall-off at both side edges."""
+    gain = np.ones(w)
+    x_mm = (np.arange(w) + 0.5) * col_mm
+    for dist in (x_mm, x_mm[::-1]):
+        width = rng.uniform(0.05, 0.17)
+        loss = strength * rng.uniform(0.5, 1.0)
+        t = np.clip(dist / width, 0.0, 1.0)
+        gain *= 1.0 - loss * 0.5 * (1.0 + np.cos(np.pi * t))
+    return gain
+
+
+def _fovea(
+    shape: tuple[int, int], spacing: tuple[float, float], depth: float, rng: np.random.Generator
+) -> np.ndarray:
+    """Gains (h, w): a Gaussian foveal darkening (1 - d exp(-r^2 / 2 s^2)), r in mm."""
+    h, w = shape
+    cy, cx = rng.uniform(0.3, 0.7, 2)
+    sigma = rng.uniform(0.2, 0.4)
+    d = depth * rng.uniform(0.5, 1.0)
+    y = ((np.arange(h) + 0.5) / h - cy) * h * spacing[0]
+    x = ((np.arange(w) + 0.5) / w - cx) * w * spacing[1]
+    r2 = y[:, None] ** 2 + x[None, :] ** 2
+    return 1.0 - d * np.exp(-r2 / (2 * sigma**2))
+
+
+def _speckle(
+    shape: tuple[int, int], cv: float, corr_px: float, rng: np.random.Generator
+) -> np.ndarray:
+    """Multiplicative gamma speckle of mean 1 and coefficient of variation ``cv``, correlated
+    over ``corr_px`` (Gaussian sigma) along the A-scans."""
+    k = 1.0 / cv**2
+    field = rng.gamma(k, 1.0 / k, size=shape)
+    if corr_px > 0:
+        field = ndimage.gaussian_filter1d(field - 1.0, corr_px, axis=1, mode="reflect")
+        sd = field.std()
+        field = 1.0 + field * (cv / sd) if sd > 0 else np.ones(shape)
+        field = np.maximum(field, 0.0)
+    return field
+
+
 def _degrade(
     image: np.ndarray,
     fov: np.ndarray,
@@ -107,7 +162,8 @@ def _degrade(
     config: OctifyConfig,
     rng: np.random.Generator,
 ) -> np.ndarray:
-    """Blur, vignetting, stripes, speckle on an H x W float image; stretched to [0, 1]."""
+    """Blur, vignetting, dark side edges, foveal dip, stripes, speckle on an H x W float
+    image (``spacing``: mm per row, column); stretched to [0, 1], then additive noise."""
     h, w = image.shape
     out = image
     if config.blur_mm > 0:
@@ -119,11 +175,14 @@ def _degrade(
         yy = np.linspace(-1, 1, h)[:, None] - cy
         xx = np.linspace(-1, 1, w)[None, :] - cx
         out = out * (1.0 - config.vignetting * np.clip((yy**2 + xx**2) / 2.0, 0, 1))
+    if config.edge_falloff > 0:
+        out = out * _edge_profile(w, spacing[1], config.edge_falloff, rng)[None, :]
+    if config.fovea_dip > 0 and rng.random() < 0.8:
+        out = out * _fovea((h, w), spacing, config.fovea_dip, rng)
     if config.stripes > 0:
-        out = out * np.exp(config.stripes * rng.standard_normal(h))[:, None]
+        out = out * np.exp(_stripes(h, config.stripes, config.stripe_corr, rng))[:, None]
     if config.speckle > 0:
-        k = 1.0 / config.speckle**2
-        out = out * rng.gamma(k, 1.0 / k, size=out.shape)
+        out = out * _speckle(out.shape, config.speckle, config.speckle_corr_px, rng)
     inside = out[fov] if fov.any() else out.ravel()
     lo, hi = np.percentile(inside, (1.0, 99.0))
     out = (out - lo) / (hi - lo) if hi > lo else np.zeros_like(out)

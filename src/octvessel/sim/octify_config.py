@@ -59,8 +59,18 @@ class OctifyConfig(JsonConfig):
         blur_mm: sigma of the Gaussian optical blur, in mm of retina.
         vignetting: relative brightness lost in the crop's corners.
         stripes: std of the per-B-scan log-gain (brightness stripes).
+        stripe_corr: lag-1 correlation of that log-gain over neighbouring B-scans
+            (an AR(1) drift; real reconstructions: about 0.4 after stripe normalisation).
         speckle: coefficient of variation of the multiplicative gamma speckle.
+        speckle_corr_px: Gaussian sigma (output pixels, along the A-scans) the speckle is
+            correlated over, its coefficient of variation kept (0: white).
         noise: std of the additive Gaussian noise after the [0, 1] stretch.
+        edge_falloff: the real scans' dark side edges: the largest relative loss of
+            brightness at the first and last A-scan (each side draws a loss in
+            [0.5, 1] x this and a width in [0.05, 0.17] mm, raised-cosine profile).
+        fovea_dip: the dark fovea of full-depth en-face images: the largest relative
+            darkening at its centre (drawn in [0.5, 1] x this, Gaussian of sigma
+            0.2-0.4 mm, centre in the middle 40 % of the crop; in 80 % of the crops).
         variant: the CAVRI-C variant name the images are written under (P1, P2 or P3).
         seed: random seed of :func:`octify_dataset`.
     """
@@ -78,9 +88,13 @@ class OctifyConfig(JsonConfig):
     row_shift_px: float = 0.7
     blur_mm: float = 0.01
     vignetting: float = 0.2
-    stripes: float = 0.05
+    stripes: float = 0.012
+    stripe_corr: float = 0.4
     speckle: float = 0.08
-    noise: float = 0.01
+    speckle_corr_px: float = 1.0
+    noise: float = 0.003
+    edge_falloff: float = 0.8
+    fovea_dip: float = 0.6
     variant: str = "P1"
     seed: int = 0
 
@@ -96,8 +110,11 @@ class OctifyConfig(JsonConfig):
             check_int(name, getattr(self, name), minimum=0 if name in ("crops", "seed") else 8)
         check_bool("square", self.square)
         _number("min_fov_fraction", self.min_fov_fraction, 0.0, 1.0, lo_open=True)
-        for name in ("row_shift_px", "blur_mm", "stripes", "noise"):
+        for name in ("row_shift_px", "blur_mm", "stripes", "noise", "speckle_corr_px"):
             _number(name, getattr(self, name), 0.0)
+        _number("stripe_corr", self.stripe_corr, 0.0, 0.99)
+        for name in ("edge_falloff", "fovea_dip"):
+            _number(name, getattr(self, name), 0.0, 1.0)
         _number("vignetting", self.vignetting, 0.0, 1.0 - 1e-6)
         _number("speckle", self.speckle, 0.0, 2.0)
         check_choice("variant", self.variant, ("P1", "P2", "P3"))
@@ -116,5 +133,13 @@ class OctifyConfig(JsonConfig):
     def without_degradations(self) -> OctifyConfig:
         """The same geometry with every degradation at strength 0."""
         return replace(
-            self, row_shift_px=0.0, blur_mm=0.0, vignetting=0.0, stripes=0.0, speckle=0.0, noise=0.0
+            self,
+            row_shift_px=0.0,
+            blur_mm=0.0,
+            vignetting=0.0,
+            stripes=0.0,
+            speckle=0.0,
+            noise=0.0,
+            edge_falloff=0.0,
+            fovea_dip=0.0,
         )

@@ -16,7 +16,6 @@ ends with the same weights as an uninterrupted one.
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -153,7 +152,7 @@ def train(
     check_trainable(train_samples, cfg.crop)
     train_samples, val_samples, scale, scale_notes = pool_scale(train_samples, val_samples, cfg)
     for note in scale_notes[:5]:
-        print(f"scale: {note}", file=sys.stderr)
+        print(f"scale: {note}", flush=True)  # stdout, as predict prints it
     distributed.init(env, device)
     threads = torch.get_num_threads()
     try:
