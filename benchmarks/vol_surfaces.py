@@ -4,9 +4,12 @@ Reads ``OCT/heidelberg_vol/{retimat_onh,HeyexImport_valid}.vol`` from the shared
 (``$OCTVESSEL_SHARED_DATA`` or ``../shared/data``), detects the surfaces, and prints per
 file the absolute error (median / p95 px, 3.87 um per px) of ILM and BM against the
 device's segmentation over the A-scans where both have the surface, the signed offset
-(ours - device), how many A-scans were left without surfaces (no retina / no RPE, see
-``octvessel.oct.regions``) and where the device's BM sits relative to the RPE band's
-intensity peak (its convention). ``--figures DIR`` draws each B-scan with both
+(ours - device), the error split at 5 px (the A-scans where ours and the device's follow
+different structures, and the rest), how many A-scans were left without surfaces (no
+retina / no RPE, see ``octvessel.oct.regions``), where the device's BM sits relative to
+the RPE band's intensity peak (its convention), and on how many of the scored A-scans
+the device's BM lies on an image edge (within 1.5 px of a local maximum of the smoothed
+bright-to-dark gradient; an interpolated BM does not). ``--figures DIR`` draws each B-scan with both
 segmentations (``DIR/oct-vol-NAME.png``, as in docs/oct.md).
 
     python benchmarks/vol_surfaces.py [--figures docs/img]
@@ -19,6 +22,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+from scipy import ndimage
 
 from octvessel.oct import detect_boundaries, read_volume
 from octvessel.oct.layers import boundary_errors
@@ -44,6 +48,22 @@ def peak_offset(data: np.ndarray, ref: np.ndarray, rpe: np.ndarray) -> float:
     return float(np.median(ref[b, w] - peak))
 
 
+def on_fall_edge(data: np.ndarray, ref: np.ndarray, cols: np.ndarray) -> float:
+    """Share of ``cols`` where ``ref`` (W,) is within 1.5 px of a local fall maximum.
+
+    ``data`` (D, W) display intensities; the fall is the bright-to-dark difference of the
+    B-scan smoothed by (1, 1.5) samples, sitting between samples j and j + 1.
+    """
+    sm = ndimage.gaussian_filter(data.astype(np.float32), (1.0, 1.5))
+    fall = sm[:-1] - sm[1:]
+    peak = (fall[1:-1] > fall[:-2]) & (fall[1:-1] >= fall[2:]) & (fall[1:-1] > 0.02)
+    hits = 0
+    for c in cols:
+        z = np.flatnonzero(peak[:, c]) + 1.5  # edge positions of the peaks
+        hits += bool(z.size) and np.abs(z - ref[c]).min() <= 1.5
+    return hits / max(len(cols), 1)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--figures", type=Path, help="write oct-vol-NAME.png here")
@@ -65,6 +85,13 @@ def main() -> None:
                     f"  {k}: median {e['median']:.2f} / p95 {e['p95']:.1f} px over {e['n']} "
                     f"A-scans with both; signed median (ours - device) {signed:+.2f} px"
                 )
+                a = np.abs(found[k][0] - dev[k][0])
+                far = np.flatnonzero(a > 5)
+                near = a[np.isfinite(a) & (a <= 5)]
+                print(
+                    f"    {far.size} A-scans over 5 px; the other {near.size}: median "
+                    f"{np.median(near):.2f} px"
+                )
             print(f"    device {k} missing in {int(np.isnan(dev[k]).sum())} A-scans")
         no_ret = ~np.isfinite(found["ILM"])
         no_rpe = ~np.isfinite(found["RPE"]) & ~no_ret
@@ -72,6 +99,11 @@ def main() -> None:
         print(
             f"  BM below the RPE peak: device {peak_offset(vol.data[0:1], dev['BM'], found['RPE']):.1f}"
             f" px, ours {peak_offset(vol.data[0:1], found['BM'], found['RPE']):.1f} px"
+        )
+        both = np.flatnonzero(np.isfinite(found["BM"][0]) & np.isfinite(dev["BM"][0]))
+        print(
+            f"  device BM on a fall edge: {on_fall_edge(vol.data[0], dev['BM'][0], both):.0%} "
+            f"of the {both.size} scored A-scans"
         )
         if args.figures:
             figure(args.figures / f"oct-vol-{name}.png", vol, found, err, name)

@@ -80,9 +80,12 @@ def test_disc_scan_reports_the_regions_without_surfaces(oct_dir):
 
 
 @pytest.mark.xfail(
-    reason="HeyexImport_valid: ILM median 1.36 px (ours follows a membrane over a split "
-    "on the temporal cup wall, and sits ~1 px above the device's ILM on both .vol files); "
-    "BM 8 px over the 116 A-scans on the cup walls where both have one",
+    reason="HeyexImport_valid: ILM median 1.36 px (122 A-scans on the temporal cup wall "
+    "median 36 px: ours follows a sheet of tissue over the wall, the device a deeper rise; "
+    "the other 291 at 0.85 px, the ~1 px convention offset seen on both .vol files); BM "
+    "8 px over the 116 A-scans on the cup walls, where the device interpolates its BM "
+    "through the disc (23% of its points on an image edge, 57% on retimat_onh); "
+    "docs/oct.md",
     strict=True,
 )
 def test_disc_scan_meets_the_issue_targets(oct_dir):
