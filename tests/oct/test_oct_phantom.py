@@ -77,6 +77,23 @@ def test_vessels_cast_shadows_down_to_the_rpe():
     assert np.median(level[big]) < np.median(level[far]) - 0.1
 
 
+def test_realistic_phantom_has_the_dark_side_edges_of_real_scans():
+    from octvessel.oct.phantom_config import REALISTIC
+
+    plain = make_volume(seed=3, **SMALL).volume.data
+    real = make_volume(seed=3, **SMALL, **REALISTIC).volume.data
+    assert PhantomConfig().edge_falloff_db == 0  # the default phantom is unchanged
+    # mean display level per A-scan between ILM and BM (the retina)
+    ph = make_volume(seed=3, **SMALL)
+    z = np.arange(plain.shape[1])[None, :, None]
+    retina = (z >= ph.boundaries["ILM"][:, None, :]) & (z < ph.boundaries["BM"][:, None, :])
+    col = lambda d: np.nanmean(np.where(retina, d, np.nan), axis=(0, 1))  # noqa: E731
+    p, r = col(plain), col(real)
+    mid = slice(30, 66)  # 0.55 mm and more from the sides (falloff <= 0.17 mm)
+    assert abs(r[mid].mean() - p[mid].mean()) < 0.03
+    assert r[0] < p[0] - 0.15 and r[-1] < p[-1] - 0.15
+
+
 def test_config_is_validated():
     with pytest.raises(UsageError, match="bscans=1 is not valid"):
         PhantomConfig(bscans=1)

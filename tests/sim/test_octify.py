@@ -209,9 +209,18 @@ def test_each_degradation_changes_the_image_and_is_seeded():
     stripes = one(stripes=0.1)[0].image[..., 0]
     row_mean_jitter = lambda im: np.abs(np.diff(im.mean(axis=1))).mean()  # noqa: E731
     assert row_mean_jitter(stripes) > 2 * row_mean_jitter(clean)
-    speckle = one(speckle=0.2)[0].image[..., 0]
+    speckle = one(speckle=0.2, speckle_corr_px=0.0)[0].image[..., 0]  # white speckle
     pixel_jitter = lambda im: np.abs(np.diff(im, axis=1)).mean()  # noqa: E731
     assert pixel_jitter(speckle) > 2 * pixel_jitter(clean)
+    # speckle correlated along the A-scans: neighbours in a row alike, across rows not
+    grain = one(speckle=0.2, speckle_corr_px=2.0)[0].image[..., 0] - clean
+    along = np.corrcoef(grain[:, :-1].ravel(), grain[:, 1:].ravel())[0, 1]
+    across = np.corrcoef(grain[:-1].ravel(), grain[1:].ravel())[0, 1]
+    assert along > 0.8 and across < along - 0.4
+    # the dark side edges and the foveal dip darken where they should
+    edges = one(edge_falloff=0.9)[0].image[..., 0]
+    assert edges[:, :3].mean() < 0.8 * clean[:, :3].mean()
+    assert abs(edges[:, 150:235].mean() - clean[:, 150:235].mean()) < 0.02
     blur = one(blur_mm=0.03)[0].image[..., 0]
     assert pixel_jitter(blur) < pixel_jitter(clean)
     vignette = one(vignetting=0.6)[0].image[..., 0]

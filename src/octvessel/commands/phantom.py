@@ -32,6 +32,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="SLOW,FAST field of view in mm (default 7,7)",
     )
     p.add_argument("--axial-um", type=float, default=3.1, help="depth spacing (default 3.1 um)")
+    p.add_argument(
+        "--realistic",
+        action="store_true",
+        help="dark side edges and averaged-B-scan speckle, as measured on a real Spectralis "
+        "volume (the training phantoms; docs/oct-model.md)",
+    )
     p.add_argument("--prefix", default="phantom", help="file name prefix (default phantom)")
     p.add_argument("--no-volumes", action="store_true", help="write the 2-D dataset only")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
@@ -43,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
 
     from octvessel.errors import UsageError
     from octvessel.oct.phantom import PhantomConfig, write_dataset
+    from octvessel.oct.phantom_config import REALISTIC
 
     try:
         b, d, a = (int(v) for v in args.shape.split(","))
@@ -54,7 +61,16 @@ def run(args: argparse.Namespace) -> int:
         ) from None
     if len(field) != 2:
         raise UsageError(f"--field-mm {args.field_mm!r}: expected SLOW,FAST")
-    config = PhantomConfig(bscans=b, depth=d, ascans=a, field_mm=field, axial_um=args.axial_um)
+    config = PhantomConfig(
+        bscans=b,
+        depth=d,
+        ascans=a,
+        field_mm=field,
+        axial_um=args.axial_um,
+        **(REALISTIC if args.realistic else {}),
+    )
+    if args.realistic:
+        print(f"phantom: realistic settings {REALISTIC}", flush=True)
     start = time.perf_counter()
 
     def progress(i: int, n: int, name: str) -> None:

@@ -45,6 +45,7 @@ from octvessel.oct.phantom_config import PhantomConfig
 from octvessel.oct.phantom_geometry import layer_surfaces, vessel_maps
 from octvessel.oct.phantom_render import LEVELS, choroid_texture, render_bscan
 from octvessel.oct.volume import Volume
+from octvessel.sim.octify import side_falloff
 
 __all__ = ["LEVELS", "Phantom", "PhantomConfig", "make_volume", "write_dataset"]
 
@@ -117,6 +118,8 @@ def make_volume(config: PhantomConfig | None = None, seed: int = 0, **overrides:
     data = np.empty((nb, nd, na), np.float32)
     gain_db = rng.normal(0, cfg.gain_jitter_db, nb)
     vignette_db = -cfg.vignetting_db * (xx**2 + yy**2) / (0.25 * sum(f**2 for f in cfg.field_mm))
+    if cfg.edge_falloff_db > 0:  # the dark side edges of real scans (a lateral gain)
+        vignette_db = vignette_db - cfg.edge_falloff_db * side_falloff(na, fast_mm, rng)[None, :]
     texture = cfg.choroid_texture * choroid_texture(rng, nb, na)
     inner = ndimage.gaussian_filter(rng.normal(0, 1, (nb, na)), (1.5, 4.0), mode="reflect")
     inner = (cfg.inner_texture * inner / (np.abs(inner).max() + 1e-9)).astype(np.float32)

@@ -9,7 +9,7 @@ import numpy as np
 from octvessel.config import JsonConfig
 from octvessel.errors import UsageError
 
-__all__ = ["PhantomConfig"]
+__all__ = ["REALISTIC", "PhantomConfig"]
 
 _RETINA_MM = 0.36  # thickest ILM..BM the layer model makes, with a margin
 _MOTION_PX = 10.0  # bound on the axial motion shift (samples)
@@ -34,6 +34,9 @@ class PhantomConfig(JsonConfig):
         gain_jitter_db: standard deviation of the per-B-scan gain.
         motion_px: standard deviation of the axial motion step between B-scans (samples).
         rolloff_db_per_mm: signal loss with depth; vignetting_db: loss at the field corners.
+        edge_falloff_db: the dark side edges of real scans: largest signal loss (dB) at the
+            first and last A-scan (each side drawn in [0.5, 1] x this over 50-170 um;
+            :func:`octvessel.sim.octify.side_falloff`); 0 = none.
         root_radius_um, min_radius_um: radius of the trunks and of the thinnest vessels.
         vessel_fraction: en-face area fraction at which the tree stops growing.
         faz_radius_mm: radius of the foveal avascular zone.
@@ -59,6 +62,7 @@ class PhantomConfig(JsonConfig):
     motion_px: float = 0.8
     rolloff_db_per_mm: float = 4.0
     vignetting_db: float = 2.0
+    edge_falloff_db: float = 0.0
     root_radius_um: float = 62.0
     min_radius_um: float = 10.0
     vessel_fraction: float = 0.12
@@ -92,6 +96,8 @@ class PhantomConfig(JsonConfig):
             )
         if self.min_radius_um >= self.root_radius_um:
             raise UsageError("expected min_radius_um < root_radius_um")
+        if not 0 <= self.edge_falloff_db <= 60:
+            raise UsageError(f"edge_falloff_db={self.edge_falloff_db!r}: expected 0-60 dB")
         if not 0 < self.noise_floor < 0.5:
             raise UsageError(f"noise_floor={self.noise_floor!r}: expected a level in (0, 0.5)")
 
@@ -136,3 +142,9 @@ class PhantomConfig(JsonConfig):
             self.axial_um / 1000.0,
             self.field_mm[1] / self.ascans,
         )
+
+
+#: ``octvessel phantom --realistic``: the settings that bring the phantom's en-face images
+#: nearer the measured real Spectralis volume (docs/oct-model.md section 4): dark side
+#: edges and the smoother speckle of averaged B-scans.
+REALISTIC = {"edge_falloff_db": 20.0, "speckle_looks": 4.0}

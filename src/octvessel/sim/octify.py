@@ -66,6 +66,7 @@ __all__ = [
     "OctifyConfig",
     "crop_positions",
     "octify_sample",
+    "side_falloff",
     "resample_matrix",
     "source_mm_per_px",
 ]
@@ -114,16 +115,17 @@ def _stripes(h: int, std: float, corr: float, rng: np.random.Generator) -> np.nd
     return std * out
 
 
-def _edge_profile(w: int, col_mm: float, strength: float, rng: np.random.Generator) -> np.ndarray:
-    """Column gains (w,) in (0, 1]: a raised-cosine fall-off at both side edges."""
-    gain = np.ones(w)
-    x_mm = (np.arange(w) + 0.5) * col_mm
+def side_falloff(n: int, px_mm: float, rng: np.random.Generator) -> np.ndarray:
+    """The dark side edges of real scans: (n,) float64 in [0, 1], largest at the first and
+    last A-scan (each side drawn in [0.5, 1]), falling to 0 with a raised cosine over a
+    width drawn in [0.05, 0.17] mm per side (``px_mm``: mm per A-scan)."""
+    out = np.zeros(n)
+    x_mm = (np.arange(n) + 0.5) * px_mm
     for dist in (x_mm, x_mm[::-1]):
-        width = rng.uniform(0.05, 0.17)
-        loss = strength * rng.uniform(0.5, 1.0)
+        width, depth = rng.uniform(0.05, 0.17), rng.uniform(0.5, 1.0)
         t = np.clip(dist / width, 0.0, 1.0)
-        gain *= 1.0 - loss * 0.5 * (1.0 + np.cos(np.pi * t))
-    return gain
+        out = np.maximum(out, depth * 0.5 * (1.0 + np.cos(np.pi * t)))
+    return out
 
 
 def _fovea(
@@ -132,7 +134,7 @@ def _fovea(
     """Gains (h, w): a Gaussian foveal darkening (1 - d exp(-r^2 / 2 s^2)), r in mm."""
     h, w = shape
     cy, cx = rng.uniform(0.3, 0.7, 2)
-    sigma = rng.uniform(0.2, 0.4)
+    sigma = rng.uniform(0.3, 0.6)
     d = depth * rng.uniform(0.5, 1.0)
     y = ((np.arange(h) + 0.5) / h - cy) * h * spacing[0]
     x = ((np.arange(w) + 0.5) / w - cx) * w * spacing[1]
@@ -176,7 +178,7 @@ def _degrade(
         xx = np.linspace(-1, 1, w)[None, :] - cx
         out = out * (1.0 - config.vignetting * np.clip((yy**2 + xx**2) / 2.0, 0, 1))
     if config.edge_falloff > 0:
-        out = out * _edge_profile(w, spacing[1], config.edge_falloff, rng)[None, :]
+        out = out * (1.0 - config.edge_falloff * side_falloff(w, spacing[1], rng))[None, :]
     if config.fovea_dip > 0 and rng.random() < 0.8:
         out = out * _fovea((h, w), spacing, config.fovea_dip, rng)
     if config.stripes > 0:

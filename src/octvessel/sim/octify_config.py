@@ -70,7 +70,7 @@ class OctifyConfig(JsonConfig):
             [0.5, 1] x this and a width in [0.05, 0.17] mm, raised-cosine profile).
         fovea_dip: the dark fovea of full-depth en-face images: the largest relative
             darkening at its centre (drawn in [0.5, 1] x this, Gaussian of sigma
-            0.2-0.4 mm, centre in the middle 40 % of the crop; in 80 % of the crops).
+            0.3-0.6 mm, centre in the middle 40 % of the crop; in 80 % of the crops).
         variant: the CAVRI-C variant name the images are written under (P1, P2 or P3).
         seed: random seed of :func:`octify_dataset`.
     """
@@ -88,10 +88,10 @@ class OctifyConfig(JsonConfig):
     row_shift_px: float = 0.7
     blur_mm: float = 0.01
     vignetting: float = 0.2
-    stripes: float = 0.012
+    stripes: float = 0.005
     stripe_corr: float = 0.4
-    speckle: float = 0.08
-    speckle_corr_px: float = 1.0
+    speckle: float = 0.05
+    speckle_corr_px: float = 2.0
     noise: float = 0.003
     edge_falloff: float = 0.8
     fovea_dip: float = 0.6
