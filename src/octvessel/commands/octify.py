@@ -51,6 +51,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         ("--vignetting", "vignetting", "corner darkening"),
         ("--edge-falloff", "edge_falloff", "largest brightness loss at the side edges"),
         ("--fovea-dip", "fovea_dip", "largest foveal darkening"),
+        ("--motion-lines", "motion_lines", "mean single dark/bright B-scans per crop"),
         ("--noise", "noise", "additive noise std"),
     ):
         g.add_argument(
@@ -101,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
         noise=args.noise,
         edge_falloff=args.edge_falloff,
         fovea_dip=args.fovea_dip,
+        motion_lines=args.motion_lines,
         variant=args.variant,
         seed=args.seed,
     )

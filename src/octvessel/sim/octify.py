@@ -25,7 +25,8 @@ Per source image:
    real Spectralis reconstruction (docs/oct-model.md): small per-B-scan horizontal
    shifts (eye motion; applied to label and FOV too), Gaussian blur (physical sigma),
    vignetting, the dark side edges of real scans, a dark fovea, weak per-B-scan
-   brightness stripes that drift over neighbouring B-scans, multiplicative speckle
+   brightness stripes that drift over neighbouring B-scans, a few single dark or bright
+   B-scans, multiplicative speckle
    correlated along the A-scans; then a percentile stretch to [0, 1] inside the FOV and
    weak additive noise.
 5. Optionally (``square``) the 385 x 385 resample the OCT paper's authors also used:
@@ -142,6 +143,15 @@ def _fovea(
     return 1.0 - d * np.exp(-r2 / (2 * sigma**2))
 
 
+def _motion_lines(h: int, mean: float, rng: np.random.Generator) -> np.ndarray:
+    """Per-B-scan log-gains (h,): a Poisson(``mean``) number of 1-2-row jumps, sd 0.3."""
+    out = np.zeros(h)
+    for _ in range(rng.poisson(mean)):
+        r, n = int(rng.integers(0, h)), int(rng.integers(1, 3))
+        out[r : r + n] += np.clip(rng.normal(0.0, 0.3), -0.7, 0.5)
+    return out
+
+
 def _speckle(
     shape: tuple[int, int], cv: float, corr_px: float, rng: np.random.Generator
 ) -> np.ndarray:
@@ -183,6 +193,8 @@ def _degrade(
         out = out * _fovea((h, w), spacing, config.fovea_dip, rng)
     if config.stripes > 0:
         out = out * np.exp(_stripes(h, config.stripes, config.stripe_corr, rng))[:, None]
+    if config.motion_lines > 0:
+        out = out * np.exp(_motion_lines(h, config.motion_lines, rng))[:, None]
     if config.speckle > 0:
         out = out * _speckle(out.shape, config.speckle, config.speckle_corr_px, rng)
     inside = out[fov] if fov.any() else out.ravel()

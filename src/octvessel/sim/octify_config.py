@@ -65,6 +65,9 @@ class OctifyConfig(JsonConfig):
         speckle_corr_px: Gaussian sigma (output pixels, along the A-scans) the speckle is
             correlated over, its coefficient of variation kept (0: white).
         noise: std of the additive Gaussian noise after the [0, 1] stretch.
+        motion_lines: mean number (Poisson) of single dark or bright B-scans per crop
+            (blinks, motion, a lost B-scan: 1-2 rows whose brightness jumps by a
+            log-gain of sd 0.3; real reconstructions show a few).
         edge_falloff: the real scans' dark side edges: the largest relative loss of
             brightness at the first and last A-scan (each side draws a loss in
             [0.5, 1] x this and a width in [0.05, 0.17] mm, raised-cosine profile).
@@ -93,6 +96,7 @@ class OctifyConfig(JsonConfig):
     speckle: float = 0.05
     speckle_corr_px: float = 2.0
     noise: float = 0.003
+    motion_lines: float = 1.5
     edge_falloff: float = 0.8
     fovea_dip: float = 0.6
     variant: str = "P1"
@@ -113,6 +117,7 @@ class OctifyConfig(JsonConfig):
         for name in ("row_shift_px", "blur_mm", "stripes", "noise", "speckle_corr_px"):
             _number(name, getattr(self, name), 0.0)
         _number("stripe_corr", self.stripe_corr, 0.0, 0.99)
+        _number("motion_lines", self.motion_lines, 0.0, 20.0)
         for name in ("edge_falloff", "fovea_dip"):
             _number(name, getattr(self, name), 0.0, 1.0)
         _number("vignetting", self.vignetting, 0.0, 1.0 - 1e-6)
@@ -142,4 +147,5 @@ class OctifyConfig(JsonConfig):
             noise=0.0,
             edge_falloff=0.0,
             fovea_dip=0.0,
+            motion_lines=0.0,
         )
