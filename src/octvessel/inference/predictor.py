@@ -318,40 +318,9 @@ class Predictor:
             "scale": used,
         }
 
-    def predict_folder(
-        self,
-        source: str | Path | list[InputImage],
-        out_dir: str | Path,
-        *,
-        threshold: float = 0.5,
-        overwrite: bool = False,
-        split: str | None = None,
-        variants: list[str] | None = None,
-        progress: bool = True,
-        rank: int | None = None,
-        world_size: int | None = None,
-    ) -> PredictSummary:
-        """Predict every image of ``source`` (see :func:`list_inputs`; ``split`` and
-        ``variants`` narrow it) into ``out_dir``.
-
-        Streams one image at a time; images whose four outputs all exist are skipped
-        (their missing outputs are written when only some exist) unless ``overwrite``.
-        ``rank``/``world_size`` default to the torchrun environment. Unreadable images do
-        not stop the run: they are listed in ``summary.failed`` (the command line then
-        exits with status 2).
-        """
-        return predict_folder(
-            self,
-            source,
-            out_dir,
-            threshold=threshold,
-            overwrite=overwrite,
-            split=split,
-            variants=variants,
-            progress=progress,
-            rank=rank,
-            world_size=world_size,
-        )
+    #: :func:`octvessel.inference.folder.predict_folder`, with this predictor as its first
+    #: argument: predict every image of a folder or dataset into ``out_dir``
+    predict_folder = predict_folder
 
 
 #: the run facts (:meth:`Predictor.manifest`) each image's record repeats
