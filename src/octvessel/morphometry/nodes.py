@@ -13,7 +13,7 @@ squared distance to them). It is kept only when the lines meet well (the smaller
 eigenvalue of the normal matrix at least ``MIN_SPREAD``: not all arms parallel) and the
 point lies within ``MAX_SHIFT`` local radii of the junction's centroid (plus one pixel);
 otherwise the centroid stays. The constants were tuned on phantom seeds 0-11
-(docs/measure.md: on seeds 12-19 the isotropic grid scores lower).
+(docs/measure.md: fresh seeds score lower; a wider sweep did not carry over to them).
 """
 
 from __future__ import annotations

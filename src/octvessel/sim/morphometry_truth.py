@@ -22,7 +22,9 @@ isotropic one):
   parent or its sibling (the run of touching points each path starts with); (b) *hubs*:
   events with 4 or more arms (the disc) and events whose arms touch along a first run
   longer than 2 diameters plus 3 pixels (children that run together: the mask cannot say
-  where they split); (c) junctions with an arm cut by the image border;
+  where they split), and events closer to another one than the larger diameter plus one
+  target pixel (a side branch a pixel before a split: one junction of 4 arms); (c)
+  junctions with an arm cut by the image border;
 - ``branch_points``: events (a split with both children drawn, a side branch, the disc)
   with exactly 3 visible arms: the parent before the event, the parent after it (side
   branch), each drawn child; an arm is visible when it runs, inside the image, farther
@@ -30,6 +32,8 @@ isotropic one):
   the border (shrunk by the arm's radius: a skeleton stops about a radius short of where
   the image cuts a vessel) ends it first. Arms shorter than that end inside their parent
   vessel's outline or as a stub that ``measure`` prunes as a spur: no mask shows them.
+  An arm runs on through the events at its end (a parent that splits a few pixels after
+  a side branch goes on as the split's children; the mask shows one vessel going on).
   In (row, col) pixels of the target grid.
 
 Before issue 18's second pass the crossings were only points where two centre lines
@@ -89,11 +93,18 @@ def phantom_truth(
     branch, hubs, hub_reach = [], [], []
     r_max = max((float(p[:, 2].max()) for _, p in paths if len(p)), default=0.0)
     arms, cut, radius_at = _visible_arms(events, paths, iso_shape, tuple(shape))
-    for i, (r, c, _) in enumerate(events):
-        if arms[i] + cut[i] < 3:
-            continue
+    margin = max(iso_shape[0] / shape[0], iso_shape[1] / shape[1], 1.0)
+    seen = [i for i in range(len(events)) if arms[i] + cut[i] >= 3]
+    ev_rc = np.asarray([events[i][:2] for i in seen], float).reshape(-1, 2)
+    ev_r = np.asarray([radius_at.get(i, r_max) for i in seen], float)
+    gap = np.hypot(*(ev_rc[:, None] - ev_rc[None]).transpose(2, 0, 1))
+    np.fill_diagonal(gap, np.inf)
+    # two events within one diameter (plus a target pixel) of each other: one junction
+    merged = (gap < 2 * np.maximum(ev_r[:, None], ev_r[None]) + margin).any(1)
+    for n, i in enumerate(seen):
+        r, c, _ = events[i]
         r_here = radius_at.get(i, r_max)
-        if arms[i] + cut[i] >= 4 or cut[i] or longest.get(i, 0.0) > 4 * r_here + 3.0:
+        if arms[i] + cut[i] >= 4 or cut[i] or longest.get(i, 0.0) > 4 * r_here + 3.0 or merged[n]:
             hubs.append((r, c))
             hub_reach.append(longest.get(i, 0.0) + 2 * r_here + 3.0)
         else:
@@ -125,40 +136,89 @@ def _visible_arms(
     branch) and each drawn child; an arm counts when it runs, from the event and without
     leaving the image, farther than 3 x the largest radius there plus one target pixel;
     an arm that leaves the image before that is cut (its junction may or may not show).
+    An arm goes on through the events at its end (:func:`_arm_runs`): a parent that ends
+    in a split a few pixels after a side branch goes on as the split's children.
     """
     h, w = iso_shape
     margin = max(iso_shape[0] / shape[0], iso_shape[1] / shape[1], 1.0)
     parent = _event_parents(events, paths)
-    arms_of: dict[int, list[np.ndarray]] = {i: [] for i in range(len(events))}
-    for e, p in paths:
+    runs = _ArmRuns(events, paths, parent)
+    arms_of: dict[int, list[list[np.ndarray]]] = {i: [] for i in range(len(events))}
+    for i, (e, p) in enumerate(paths):
         if len(p):
-            arms_of[e].append(p)
+            arms_of[e].append(runs.forward(i, 0))
     for k, i in parent.items():
         p = paths[i][1]
         at = int(np.flatnonzero((p[:, 0] == events[k][0]) & (p[:, 1] == events[k][1]))[0])
-        origin = np.c_[np.asarray(events[paths[i][0]], float)[None, :2], p[:1, 2:]]
-        arms_of[k].append(np.concatenate([p[: at + 1][::-1], origin]))
+        arms_of[k].append(runs.backward(i, at))
         if events[k][2] == 2:
-            arms_of[k].append(p[at:])
+            arms_of[k].append(runs.forward(i, at))
     out = np.zeros(len(events), int)
     cut = np.zeros(len(events), int)
     radius_at: dict[int, float] = {}
     for k, (r, c, _) in enumerate(events):
         if not (-0.5 <= r < h - 0.5 and -0.5 <= c < w - 0.5) or not arms_of[k]:
             continue
-        radius_at[k] = max(float(a[0, 2]) for a in arms_of[k])
+        radius_at[k] = max(float(alt[0][0, 2]) for alt in arms_of[k])
         need = 3 * radius_at[k] + margin
-        for a in arms_of[k]:
-            m = a[:, 2]  # a skeleton stops about a radius short of where the image cuts a vessel
-            inside = (a[:, 0] >= m - 0.5) & (a[:, 0] < h - 0.5 - m)
-            inside &= (a[:, 1] >= m - 0.5) & (a[:, 1] < w - 0.5 - m)
-            stop = int(np.argmin(inside)) if not inside.all() else len(a)
-            reach = np.hypot(a[:stop, 0] - r, a[:stop, 1] - c)
-            if reach.size and reach.max() > need:
+        for alternatives in arms_of[k]:
+            seen, short = False, False
+            for a in alternatives:
+                m = a[:, 2]  # a skeleton stops about a radius short of where the image cuts
+                inside = (a[:, 0] >= m - 0.5) & (a[:, 0] < h - 0.5 - m)
+                inside &= (a[:, 1] >= m - 0.5) & (a[:, 1] < w - 0.5 - m)
+                stop = int(np.argmin(inside)) if not inside.all() else len(a)
+                reach = np.hypot(a[:stop, 0] - r, a[:stop, 1] - c)
+                seen |= bool(reach.size and reach.max() > need)
+                short |= stop < len(a)
+            if seen:
                 out[k] += 1
-            elif stop < len(a):
+            elif short:
                 cut[k] += 1
     return out, cut, radius_at
+
+
+class _ArmRuns:
+    """The ways an arm runs on from an event along the tree (tree pixels, (n, 3)).
+
+    ``forward(i, at)``: path ``i`` from point ``at`` on, and where the path ends in a split
+    on into each of its children; ``backward(i, at)``: path ``i`` from ``at`` back to its
+    first point and its start event, and on up the path that event lies on. Up to
+    ``DEPTH`` events deep; each is a list of alternatives (one array per way).
+    """
+
+    DEPTH = 3
+
+    def __init__(self, events: list, paths: list, parent: dict[int, int]) -> None:
+        self.events, self.paths, self.parent = events, paths, parent
+        self.children: dict[int, list[int]] = {}
+        for i, (e, p) in enumerate(paths):
+            if len(p):
+                self.children.setdefault(e, []).append(i)
+        # path -> the split event that ends it
+        self.ends_in = {i: k for k, i in parent.items() if events[k][2] == 1}
+
+    def forward(self, i: int, at: int, depth: int = 0) -> list[np.ndarray]:
+        p = self.paths[i][1][at:]
+        k = self.ends_in.get(i)
+        if k is None or depth >= self.DEPTH or not self.children.get(k):
+            return [p]
+        return [np.concatenate([p, q]) for j in self.children[k]
+                for q in self.forward(j, 0, depth + 1)]  # fmt: skip
+
+    def backward(self, i: int, at: int, depth: int = 0) -> list[np.ndarray]:
+        p = self.paths[i][1]
+        e = self.paths[i][0]
+        origin = np.c_[np.asarray(self.events[e], float)[None, :2], p[:1, 2:]]
+        run = np.concatenate([p[: at + 1][::-1], origin])
+        j = self.parent.get(e)
+        if j is None or depth >= self.DEPTH:
+            return [run]
+        q = self.paths[j][1]
+        at_j = int(
+            np.flatnonzero((q[:, 0] == self.events[e][0]) & (q[:, 1] == self.events[e][1]))[0]
+        )
+        return [np.concatenate([run, b]) for b in self.backward(j, at_j, depth + 1)]
 
 
 def _event_parents(events: list, paths: list) -> dict[int, int]:
