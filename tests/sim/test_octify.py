@@ -225,6 +225,12 @@ def test_each_degradation_changes_the_image_and_is_seeded():
     edges = one(edge_falloff=0.9)[0].image[..., 0]
     assert edges[:, :3].mean() < 0.8 * clean[:, :3].mean()
     assert abs(edges[:, 150:235].mean() - clean[:, 150:235].mean()) < 0.02
+    # the noisy outer A-scans: the first and last column vary row to row, the middle not
+    rim = one(edge_rim=1.0)[0].image[..., 0]
+    row_jitter = lambda im, c: np.abs(np.diff(im[:, c])).mean()  # noqa: E731
+    assert row_jitter(rim, 0) > 3 * row_jitter(clean, 0)
+    assert row_jitter(rim, -1) > 3 * row_jitter(clean, -1)
+    assert np.abs(rim[:, 150:235] - clean[:, 150:235]).mean() < 0.02
     blur = one(blur_mm=0.03)[0].image[..., 0]
     assert pixel_jitter(blur) < pixel_jitter(clean)
     vignette = one(vignetting=0.6)[0].image[..., 0]

@@ -71,6 +71,9 @@ class OctifyConfig(JsonConfig):
         edge_falloff: the real scans' dark side edges: the largest relative loss of
             brightness at the first and last A-scan (each side draws a loss in
             [0.5, 1] x this and a width in [0.05, 0.17] mm, raised-cosine profile).
+        edge_rim: chance per side edge that its outer 1-3 A-scans are the noisy columns of
+            real reconstructions (each pixel a log-gain of sd 1.2 at the edge, less inwards;
+            :func:`octvessel.sim.octify.edge_rim`).
         fovea_dip: the dark fovea of full-depth en-face images: the largest relative
             darkening at its centre (drawn in [0.5, 1] x this, Gaussian of sigma
             0.3-0.6 mm, centre in the middle 40 % of the crop; in 80 % of the crops).
@@ -98,6 +101,7 @@ class OctifyConfig(JsonConfig):
     noise: float = 0.003
     motion_lines: float = 1.5
     edge_falloff: float = 0.8
+    edge_rim: float = 0.5
     fovea_dip: float = 0.6
     variant: str = "P1"
     seed: int = 0
@@ -118,7 +122,7 @@ class OctifyConfig(JsonConfig):
             _number(name, getattr(self, name), 0.0)
         _number("stripe_corr", self.stripe_corr, 0.0, 0.99)
         _number("motion_lines", self.motion_lines, 0.0, 20.0)
-        for name in ("edge_falloff", "fovea_dip"):
+        for name in ("edge_falloff", "edge_rim", "fovea_dip"):
             _number(name, getattr(self, name), 0.0, 1.0)
         _number("vignetting", self.vignetting, 0.0, 1.0 - 1e-6)
         _number("speckle", self.speckle, 0.0, 2.0)
@@ -146,6 +150,7 @@ class OctifyConfig(JsonConfig):
             speckle=0.0,
             noise=0.0,
             edge_falloff=0.0,
+            edge_rim=0.0,
             fovea_dip=0.0,
             motion_lines=0.0,
         )
