@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 from pathlib import Path
 
@@ -48,13 +49,16 @@ def lineage(init_from: str | None, depth: int = 0) -> list[dict]:
 
     Each entry: ``command``, ``train_seconds``, ``hardware``, ``ref`` (what was started from)
     and ``sha256``, read from the starting bundle's ``config.json`` metadata (and, in turn,
-    from the bundle it started from). Empty for a random initialisation.
+    from the bundle it started from, or that bundle's recorded ``earlier_stages`` when it
+    is a shipped one whose own runs are gone). Empty for a random initialisation.
     """
     if not init_from or depth > 8:
         return []
     weights = resolve_weights(init_from)
     config = BundleConfig.from_file(weights.parent / CONFIG_NAME)
-    meta = config.metadata
+    meta = dict(config.metadata)
+    if "train_seconds" not in meta and (weights.parent / "log.csv").is_file():
+        meta.update(read_run(weights.parent))  # a run folder: its time is in its log
     stage = {
         "ref": init_from,
         "sha256": config.sha256.get(weights.name, "?"),
@@ -63,6 +67,9 @@ def lineage(init_from: str | None, depth: int = 0) -> list[dict]:
         "hardware": meta.get("hardware", "?"),
         "data_preparation": meta.get("data_preparation", []),
     }
+    earlier = meta.get("earlier_stages")
+    if isinstance(earlier, list):  # a shipped bundle records its own history
+        return [dict(st) for st in earlier] + [stage]
     return lineage(meta.get("init_from"), depth + 1) + [stage]
 
 
@@ -75,6 +82,21 @@ def ship_command(stage: dict) -> str:
     return f"python scripts/ship_weights.py --run {run} --name {ref.name}{where} ..."
 
 
+def shown(value, renames: list[tuple[str, str]]):
+    """``value`` (str, list or dict, nested) with each recorded path prefix ``old`` written
+    as ``new`` (``--show-path``; longest first), so that a card shows ``runs/...`` for run
+    folders that lay outside the repository; config.json lists the renamings."""
+    if isinstance(value, str):
+        for old, new in sorted(renames, key=lambda r: -len(r[0])):
+            value = value.replace(old, new)
+        return value
+    if isinstance(value, list):
+        return [shown(v, renames) for v in value]
+    if isinstance(value, dict):
+        return {k: shown(v, renames) for k, v in value.items()}
+    return value
+
+
 def read_eval(spec: str) -> tuple[str, dict]:
     label, _, path = spec.partition("=")
     result = json.loads(Path(path).read_text())
@@ -85,6 +107,20 @@ def read_eval(spec: str) -> tuple[str, dict]:
         entry["auc_roc_per_image_mean"] = result["mean"]["auc_roc"]
         entry["auc_roc_per_image_std"] = result["std"]["auc_roc"]
     return label, entry
+
+
+def scale_fact(scale) -> list[str]:
+    """The card's line on the pixel size the network was trained at (none if unrecorded)."""
+    if scale is None:
+        return []
+    row, col = (1000 * v for v in scale.pixel_size_mm)
+    fov = f", FOV {scale.fov_px:g} px wide" if scale.fov_px else ""
+    note = f" ({scale.note})" if scale.note else ""
+    return [
+        f"trained at (config.json `scale`): {row:.1f} um per row x {col:.1f} um per column"
+        f"{fov}{note}; images on other grids are resampled to it from their pixel size "
+        "(`--spacing`, a reconstruction sidecar, dataset.json or a HEYEX XML; docs/scale.md)"
+    ]
 
 
 def card(
@@ -122,6 +158,7 @@ def card(
         f"{params:,} parameters; weights stored as float16 safetensors",
         f"input preprocessing (applied by octvessel from this config): "
         f"`{json.dumps(bundle.preprocessing.to_dict())}`",
+        *scale_fact(bundle.scale),
         init,
         f"data: `{meta.get('dataset')}`; {meta.get('n_train')} training images, "
         f"{meta.get('n_val')} validation images (held out of training: "
@@ -174,16 +211,31 @@ def main() -> None:
     ap.add_argument("--prep", action="append", default=[], help="data preparation command")
     ap.add_argument("--out", type=Path, default=SHIPPED_DIR)
     ap.add_argument("--overwrite", action="store_true")
+    ap.add_argument(
+        "--show-path",
+        action="append",
+        default=[],
+        metavar="RECORDED=SHOWN",
+        help="write a recorded path under another name in the card and config.json (e.g. "
+        "a run folder outside the repository as runs/...); both list each renaming",
+    )
+    ap.add_argument("--scale-note", default="", help="replace the run's note on its pixel size")
     args = ap.parse_args()
 
     model, bundle = load_model(args.run)
-    meta = read_run(args.run)
+    if args.scale_note and bundle.scale is not None:
+        bundle = dataclasses.replace(
+            bundle, scale=dataclasses.replace(bundle.scale, note=args.scale_note)
+        )
+    renames = [tuple(r.partition("=")[::2]) for r in args.show_path]
+    meta = shown(read_run(args.run), renames)
     metrics = dict(read_eval(e) for e in args.eval)
-    stages = lineage(bundle.metadata.get("init_from"))
+    stages = shown(lineage(bundle.metadata.get("init_from")), renames)
+    bundle_meta = shown(bundle.metadata, renames)
     total_seconds = meta["train_seconds"] + sum(st["train_seconds"] for st in stages)
     dest = args.out / args.name
     metadata = {
-        **bundle.metadata,
+        **bundle_meta,
         **{k: meta[k] for k in ("train_seconds", "epochs_logged", "splits")},
         "name": args.name,
         "summary": args.summary,
@@ -191,11 +243,12 @@ def main() -> None:
         "data_preparation": args.prep,
         "earlier_stages": stages,
         "total_train_seconds": total_seconds,
+        **({"paths_shown_as": dict(renames)} if renames else {}),
     }
     text = card(
         args.name,
         args.summary,
-        {**bundle.metadata, **meta},
+        {**bundle_meta, **meta},
         metrics,
         args.prep,
         model.count_parameters(),
@@ -209,10 +262,14 @@ def main() -> None:
         preprocessing=bundle.preprocessing,
         metadata=metadata,
         dtype="float16",
+        scale=bundle.scale,
         card=text,
         overwrite=args.overwrite,
     )
     sha = json.loads((dest / "config.json").read_text())["sha256"][WEIGHTS_NAME]
+    if renames:
+        listed = ", ".join(f"`{old}` as `{new}`" for old, new in renames)
+        text += f"\nPaths in this card and config.json: recorded {listed}.\n"
     atomic.write_text(dest / "README.md", text.replace("{sha256}", sha), overwrite=True)
     size = (dest / WEIGHTS_NAME).stat().st_size
     print(f"shipped {args.name} -> {dest} ({size / 1e6:.1f} MB)")
