@@ -12,8 +12,8 @@ so that a new model can be compared with today's on the same real volume:
 3. Per variant and per part of the volume (all B-scans; 1-99, development; 100-145,
    **held out** for any future training on this volume, reported separately): AUC of the
    probability against the weak mask, Dice and recall of the weak mask at threshold 0.5,
-   the predicted vessel fraction; between variants: Dice of the 0.5 masks and the
-   correlation of the probabilities; the border measure: share of predicted vessel pixels
+   the predicted vessel fraction; between variants: Dice of the 0.5 masks (also without
+   the 5 px border band) and the correlation of the probabilities; the border measure: share of predicted vessel pixels
    within 5 px of the image border, against the weak mask's share and the border band's
    share of the area.
 4. ``--phantom-seeds``: the same numbers on phantoms, where the truth is known, to show
@@ -87,9 +87,16 @@ def real_shadow(
 def agreement(
     probs: dict[str, np.ndarray], weak: np.ndarray, rows: slice | None = None
 ) -> dict[str, Any]:
-    """Numbers of one model's P1-P3 probabilities against one weak mask (same grid)."""
+    """Numbers of one model's P1-P3 probabilities against one weak mask (same grid).
+
+    Between variants, ``dice_inner`` leaves out the band within ``BORDER_PX`` of the image
+    border: false positives along the border, which all variants share, raise the plain
+    Dice without any vessel being found."""
     rows = rows or slice(None)
     w = weak[rows]
+    inner = np.zeros(weak.shape, bool)
+    inner[BORDER_PX:-BORDER_PX, BORDER_PX:-BORDER_PX] = True
+    inner = inner[rows]
     out: dict[str, Any] = {"weak_fraction": float(w.mean())}
     masks = {}
     for v, p in probs.items():
@@ -106,8 +113,10 @@ def agreement(
     for a, b in (("P1", "P2"), ("P1", "P3"), ("P2", "P3")):
         if a in masks and b in masks:
             ma, mb = masks[a], masks[b]
+            ia, ib = ma & inner, mb & inner
             out[f"{a}-{b}"] = {
                 "dice": 2 * float((ma & mb).sum()) / max(float(ma.sum() + mb.sum()), 1.0),
+                "dice_inner": 2 * float((ia & ib).sum()) / max(float(ia.sum() + ib.sum()), 1.0),
                 "prob_corr": float(
                     np.corrcoef(probs[a][rows].ravel(), probs[b][rows].ravel())[0, 1]
                 ),
@@ -242,7 +251,10 @@ def print_agreement(label: str, a: dict[str, Any]) -> None:
     pairs = [k for k in a if "-" in k]
     print(
         "    between variants: "
-        + "  ".join(f"{k} Dice {a[k]['dice']:.3f} r {a[k]['prob_corr']:.3f}" for k in pairs)
+        + "  ".join(
+            f"{k} Dice {a[k]['dice']:.3f} (inner {a[k]['dice_inner']:.3f}) r {a[k]['prob_corr']:.3f}"
+            for k in pairs
+        )
     )
 
 

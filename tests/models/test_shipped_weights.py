@@ -41,7 +41,11 @@ def test_a_model_fine_tuned_from_a_shipped_one_started_from_the_weights_shipped_
 ) -> None:
     """The card's commands reproduce the weights only if the starting weights are the same."""
     meta = json.loads((SHIPPED[name] / "config.json").read_text())["metadata"]
-    start = meta.get("init_from")
-    if start not in SHIPPED:
-        pytest.skip(f"{name} does not start from a shipped model")
-    assert meta["init_sha256"] == sha256_of(SHIPPED[start] / "model.safetensors")
+    # this bundle's start and every earlier stage's: (what it started from, its sha256)
+    starts = [(meta.get("init_from"), meta.get("init_sha256"))]
+    starts += [(st["ref"], st["sha256"]) for st in meta.get("earlier_stages", [])]
+    shipped = [(ref, sha) for ref, sha in starts if ref in SHIPPED and ref != name]
+    if not shipped:
+        pytest.skip(f"no stage of {name} starts from a shipped model")
+    for ref, sha in shipped:
+        assert sha == sha256_of(SHIPPED[ref] / "model.safetensors"), ref
