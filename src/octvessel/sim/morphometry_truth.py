@@ -56,6 +56,16 @@ def _to_grid(rc: np.ndarray, iso_shape: tuple[int, int], shape: tuple[int, int])
     return out
 
 
+def _target_px(iso_shape: tuple[int, int], shape: tuple[int, int]) -> float:
+    """One target pixel (its larger side) in tree pixels, at least 1."""
+    return max(iso_shape[0] / shape[0], iso_shape[1] / shape[1], 1.0)
+
+
+def _index_on(path: np.ndarray, event: tuple) -> int:
+    """Index of the point of ``path`` (n, 3) that is ``event``'s (row, col)."""
+    return int(np.flatnonzero((path[:, 0] == event[0]) & (path[:, 1] == event[1]))[0])
+
+
 def phantom_truth(
     centrelines: dict[str, Any],
     shape: tuple[int, int],
@@ -93,7 +103,7 @@ def phantom_truth(
     branch, hubs, hub_reach = [], [], []
     r_max = max((float(p[:, 2].max()) for _, p in paths if len(p)), default=0.0)
     arms, cut, radius_at = _visible_arms(events, paths, iso_shape, tuple(shape))
-    margin = max(iso_shape[0] / shape[0], iso_shape[1] / shape[1], 1.0)
+    margin = _target_px(iso_shape, shape)
     seen = [i for i in range(len(events)) if arms[i] + cut[i] >= 3]
     ev_rc = np.asarray([events[i][:2] for i in seen], float).reshape(-1, 2)
     ev_r = np.asarray([radius_at.get(i, r_max) for i in seen], float)
@@ -103,7 +113,7 @@ def phantom_truth(
     merged = (gap < 2 * np.maximum(ev_r[:, None], ev_r[None]) + margin).any(1)
     for n, i in enumerate(seen):
         r, c, _ = events[i]
-        r_here = radius_at.get(i, r_max)
+        r_here = ev_r[n]
         if arms[i] + cut[i] >= 4 or cut[i] or longest.get(i, 0.0) > 4 * r_here + 3.0 or merged[n]:
             hubs.append((r, c))
             hub_reach.append(longest.get(i, 0.0) + 2 * r_here + 3.0)
@@ -140,7 +150,7 @@ def _visible_arms(
     in a split a few pixels after a side branch goes on as the split's children.
     """
     h, w = iso_shape
-    margin = max(iso_shape[0] / shape[0], iso_shape[1] / shape[1], 1.0)
+    margin = _target_px(iso_shape, shape)
     parent = _event_parents(events, paths)
     runs = _ArmRuns(events, paths, parent)
     arms_of: dict[int, list[list[np.ndarray]]] = {i: [] for i in range(len(events))}
@@ -149,7 +159,7 @@ def _visible_arms(
             arms_of[e].append(runs.forward(i, 0))
     for k, i in parent.items():
         p = paths[i][1]
-        at = int(np.flatnonzero((p[:, 0] == events[k][0]) & (p[:, 1] == events[k][1]))[0])
+        at = _index_on(p, events[k])
         arms_of[k].append(runs.backward(i, at))
         if events[k][2] == 2:
             arms_of[k].append(runs.forward(i, at))
@@ -214,10 +224,7 @@ class _ArmRuns:
         j = self.parent.get(e)
         if j is None or depth >= self.DEPTH:
             return [run]
-        q = self.paths[j][1]
-        at_j = int(
-            np.flatnonzero((q[:, 0] == self.events[e][0]) & (q[:, 1] == self.events[e][1]))[0]
-        )
+        at_j = _index_on(self.paths[j][1], self.events[e])
         return [np.concatenate([run, b]) for b in self.backward(j, at_j, depth + 1)]
 
 
@@ -248,7 +255,7 @@ def _contacts(
     """
     from scipy.spatial import cKDTree
 
-    margin = max(iso_shape[0] / shape[0], iso_shape[1] / shape[1], 1.0)
+    margin = _target_px(iso_shape, shape)
     pts, ids, idx, rad = [], [], [], []
     for i, (_, p) in enumerate(paths):
         if len(p):

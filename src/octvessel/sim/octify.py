@@ -191,8 +191,9 @@ def _degrade(
     config: OctifyConfig,
     rng: np.random.Generator,
 ) -> np.ndarray:
-    """Blur, vignetting, dark side edges, foveal dip, stripes, speckle, noisy edge columns on an H x W float
-    image (``spacing``: mm per row, column); stretched to [0, 1], then additive noise."""
+    """Blur, vignetting, dark side edges, foveal dip, stripes, speckle, noisy edge columns
+    on an H x W float image (``spacing``: mm per row, column); stretched to [0, 1], then
+    additive noise."""
     h, w = image.shape
     out = image
     if config.blur_mm > 0:
