@@ -16,10 +16,8 @@ import time
 
 import numpy as np
 
-from octvessel.morphometry import measure, phantom_truth
+from octvessel.morphometry.phantom_check import GRIDS, branch_point_counts
 from octvessel.oct.phantom import make_volume
-from octvessel.sim.branch_score import match_branch_points
-from octvessel.sim.morphometry_truth import isotropic_mask
 
 WELL_SAMPLED = {"min_radius_um": 30.0, "vessel_fraction": 0.08}
 
@@ -34,20 +32,13 @@ def main() -> None:
     ap.add_argument("--seeds", default="40-59", help="inclusive range, e.g. 40-59")
     ap.add_argument("--tol", type=float, default=3.0, help="match tolerance, target pixels")
     args = ap.parse_args()
-    totals = {"native": np.zeros(3, int), "isotropic": np.zeros(3, int)}
+    totals = {grid: np.zeros(3, int) for grid in GRIDS}
     t0 = time.perf_counter()
     for seed in seed_range(args.seeds):
         ph = make_volume(seed=seed, depth=400, **WELL_SAMPLED)
         row = [f"seed {seed:3d}"]
         for grid in totals:
-            mask = ph.vessels if grid == "native" else isotropic_mask(ph.centrelines)
-            sp = (ph.config.field_mm[0] / mask.shape[0], ph.config.spacing[2])
-            truth = phantom_truth(ph.centrelines, mask.shape, ph.config.field_mm)
-            reach = truth["crossing_reach_mm"][:, None] / np.asarray(sp)[None]
-            counts = match_branch_points(
-                measure(mask, sp).graph.branch_points,
-                truth["branch_points"], truth["crossings"], reach, tol=args.tol,
-            )  # fmt: skip
+            counts = branch_point_counts(ph, grid, tol=args.tol)
             totals[grid] += counts
             row.append(f"{grid} tp/fp/fn {counts[0]}/{counts[1]}/{counts[2]}")
         print("  ".join(row), flush=True)

@@ -9,6 +9,7 @@ from octvessel.errors import InputError, UsageError
 from octvessel.morphometry import measure, phantom_truth
 from octvessel.morphometry.features import box_counting_dimension
 from octvessel.morphometry.graph import build_graph, fill_pinholes
+from octvessel.morphometry.phantom_check import branch_point_counts
 from octvessel.sim.branch_score import match_branch_points
 from octvessel.sim.morphometry_truth import isotropic_mask
 
@@ -198,18 +199,7 @@ def branch_phantoms():
 def test_phantom_branch_points(branch_phantoms, grid):
     total = np.zeros(3, int)
     for ph in branch_phantoms:
-        sp = (ph.config.spacing[0], ph.config.spacing[2])
-        mask = ph.vessels if grid == "native" else _iso(ph)
-        if grid != "native":
-            sp = (ph.config.field_mm[0] / mask.shape[0], sp[1])
-        truth = phantom_truth(ph.centrelines, mask.shape, ph.config.field_mm)
-        g = measure(mask, sp).graph
-        reach = np.stack(
-            [truth["crossing_reach_mm"] / sp[0], truth["crossing_reach_mm"] / sp[1]], 1
-        )
-        total += match_branch_points(
-            g.branch_points, truth["branch_points"], truth["crossings"], reach
-        )
+        total += branch_point_counts(ph, grid)
     tp, fp, fn = total.tolist()
     assert tp >= 30  # enough scored points for the F1 to mean something
     assert 2 * tp / (2 * tp + fp + fn) >= 0.9
