@@ -13,9 +13,9 @@ so that a new model can be compared with today's on the same real volume:
    **held out** for any future training on this volume, reported separately): AUC of the
    probability against the weak mask, Dice and recall of the weak mask at threshold 0.5,
    the predicted vessel fraction; between variants: Dice of the 0.5 masks (also without
-   the 5 px border band) and the correlation of the probabilities; the border measure: share of predicted vessel pixels
-   within 5 px of the image border, against the weak mask's share and the border band's
-   share of the area.
+   the 5 px border band) and the correlation of the probabilities; the border measure:
+   share of predicted vessel pixels within 5 px of the image border, against the weak
+   mask's share and the border band's share of the area.
 4. ``--phantom-seeds``: the same numbers on phantoms, where the truth is known, to show
    what the proxy says about a model that is right (and the shadow map's own AUC against
    the truth).
@@ -44,7 +44,14 @@ from octvessel.metrics import auc_roc
 from octvessel.oct import EnFaceConfig, detect_boundaries, read_volume, reconstruct_all
 from octvessel.oct.files import write_reconstructions
 from octvessel.oct.phantom import make_volume
-from octvessel.oct.shadows import ShadowConfig, ShadowMap, border_share, load_surfaces, shadow_map
+from octvessel.oct.shadows import (
+    ShadowConfig,
+    ShadowMap,
+    border_band,
+    border_share,
+    load_surfaces,
+    shadow_map,
+)
 
 VARIANTS = ("P1", "P2", "P3")
 SPECTRALIS = (
@@ -94,9 +101,7 @@ def agreement(
     Dice without any vessel being found."""
     rows = rows or slice(None)
     w = weak[rows]
-    inner = np.zeros(weak.shape, bool)
-    inner[BORDER_PX:-BORDER_PX, BORDER_PX:-BORDER_PX] = True
-    inner = inner[rows]
+    inner = ~border_band(weak.shape, BORDER_PX)[rows]
     out: dict[str, Any] = {"weak_fraction": float(w.mean())}
     masks = {}
     for v, p in probs.items():
@@ -125,12 +130,12 @@ def agreement(
 
 
 def border_numbers(probs: dict[str, np.ndarray], weak: np.ndarray) -> dict[str, float]:
-    edge = np.zeros(weak.shape, bool)
-    b = BORDER_PX
-    edge[:b], edge[-b:], edge[:, :b], edge[:, -b:] = True, True, True, True
-    out = {"area": float(edge.mean()), "weak": border_share(weak, b)}
+    out = {
+        "area": float(border_band(weak.shape, BORDER_PX).mean()),
+        "weak": border_share(weak, BORDER_PX),
+    }
     for v, p in probs.items():
-        out[v] = border_share(p >= 0.5, b)
+        out[v] = border_share(p >= 0.5, BORDER_PX)
     return out
 
 

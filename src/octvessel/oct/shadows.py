@@ -44,6 +44,7 @@ from octvessel.oct.volume import Volume
 __all__ = [
     "ShadowConfig",
     "ShadowMap",
+    "border_band",
     "border_share",
     "load_surfaces",
     "robust_z",
@@ -269,6 +270,14 @@ def load_surfaces(path: str | Path) -> dict[str, np.ndarray]:
     return out
 
 
+def border_band(shape: tuple[int, int], border_px: int = 5) -> np.ndarray:
+    """bool ``shape``: the pixels within ``border_px`` pixels of the image's edge."""
+    edge = np.zeros(shape, bool)
+    b = int(border_px)
+    edge[:b], edge[-b:], edge[:, :b], edge[:, -b:] = True, True, True, True
+    return edge
+
+
 def border_share(mask: np.ndarray, border_px: int = 5) -> float:
     """Share of the True pixels of ``mask`` lying within ``border_px`` pixels of its edge.
 
@@ -280,7 +289,4 @@ def border_share(mask: np.ndarray, border_px: int = 5) -> float:
         raise UsageError(f"mask: expected a 2-D array, got shape {m.shape}")
     if not m.any():
         return float("nan")
-    edge = np.zeros(m.shape, bool)
-    b = int(border_px)
-    edge[:b], edge[-b:], edge[:, :b], edge[:, -b:] = True, True, True, True
-    return float(m[edge].sum() / m.sum())
+    return float(m[border_band(m.shape, border_px)].sum() / m.sum())
