@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from octvessel.inference import InferenceConfig
 from octvessel.metrics import auc_roc
 from octvessel.oct import EnFaceConfig, detect_boundaries, read_volume, reconstruct_all
 from octvessel.oct.files import write_reconstructions
@@ -274,12 +275,19 @@ def main() -> None:
     ap.add_argument("--json", type=Path, help="write every number here")
     ap.add_argument("--figure", type=Path, help="write the real-volume overlay figure here")
     ap.add_argument("--shadow-figure", type=Path, help="write the shadow-map figure here")
+    ap.add_argument("--margin", type=int, default=InferenceConfig().margin,
+                    help="mirrored inference margin, px (as predict's --margin)")  # fmt: skip
     args = ap.parse_args()
     print(f"load average {os.getloadavg()[0]:.2f} (the machine may be shared)")
     from octvessel.inference import Predictor
 
-    predictor = None if args.no_model else Predictor.from_pretrained(args.model)
-    report: dict[str, Any] = {"model": None if args.no_model else args.model, "parts": PARTS}
+    config = InferenceConfig(margin=args.margin)
+    predictor = None if args.no_model else Predictor.from_pretrained(args.model, config=config)
+    report: dict[str, Any] = {
+        "model": None if args.no_model else args.model,
+        "margin": args.margin,
+        "parts": PARTS,
+    }
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         recon, sidecar = real_reconstruction(args.recon, Path(tmp))

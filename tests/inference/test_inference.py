@@ -12,6 +12,7 @@ from octvessel.inference import (
     InferenceConfig,
     choose_method,
     estimate_memory,
+    mirror_margin,
     network_grid,
     predict_image,
     resample,
@@ -233,17 +234,57 @@ def test_real_network_options_agree():
     torch.manual_seed(1)
     model = create_model("iternet", in_channels=1, base_channels=4, iterations=1).eval()
     image = rand_image(37, 51, seed=1)
-    ref = predict_image(model, image, preprocessing=GRAY, method="whole", channels_last=False)
+    ref = predict_image(
+        model, image, preprocessing=GRAY, method="whole", channels_last=False, margin=0
+    )
     with torch.no_grad():
         direct = torch.sigmoid(model(torch.from_numpy(image.transpose(2, 0, 1))[None])[-1])
     np.testing.assert_allclose(ref, direct[0, 0].numpy(), atol=1e-5)
-    cl = predict_image(model, image, preprocessing=GRAY, method="whole", channels_last=True)
+    cl = predict_image(
+        model, image, preprocessing=GRAY, method="whole", channels_last=True, margin=0
+    )
     np.testing.assert_allclose(cl, ref, atol=1e-5)
-    bf = predict_image(model, image, preprocessing=GRAY, method="whole", bf16=True)
+    bf = predict_image(model, image, preprocessing=GRAY, method="whole", bf16=True, margin=0)
     assert np.abs(bf - ref).max() < 0.05
     # tiles of the whole image's size with no overlap: one tile, identical to whole
     tiles = predict_image(model, image, preprocessing=GRAY, method="tiles", tile=16, overlap=0.5)
     assert tiles.shape == ref.shape and 0.0 <= tiles.min() and tiles.max() <= 1.0
+
+
+class BoxMean(SegmentationModel):
+    """Logit = mean of the input over a 5 x 5 box, the convolution zero-padded as networks are."""
+
+    name = "box-mean"
+
+    def __init__(self) -> None:
+        super().__init__(ModelConfig(in_channels=1))
+        self.scale = nn.Parameter(torch.ones(()))
+
+    def forward_padded(self, x: torch.Tensor) -> list[torch.Tensor]:
+        box = torch.full((1, 1, 5, 5), 1 / 25, dtype=x.dtype, device=x.device)
+        return [torch.nn.functional.conv2d(x, box, padding=2) * self.scale]
+
+
+def test_mirror_margin_gives_border_pixels_the_image_continued():
+    image = np.full((20, 28, 1), 0.8, np.float32)  # logit 0.8 everywhere inside
+    inside = 1 / (1 + np.exp(-0.8))
+    bare = predict_image(BoxMean(), image, method="whole", preprocessing=GRAY, margin=0)
+    assert abs(bare[10, 14] - inside) < 1e-6 and bare[0, 0] < inside - 0.05  # zero padding
+    for method in ("whole", "tiles"):  # one 96 px tile holds the image and its margins
+        mirrored = predict_image(BoxMean(), image, method=method, tile=96, preprocessing=GRAY)
+        assert mirrored.shape == (20, 28)
+        np.testing.assert_allclose(mirrored, inside, atol=1e-6)  # the default margin, 32 px
+    # the crop is aligned: the identity comes back pixel for pixel, also on a 3-row image
+    # (the margin shrinks to 2 there: reflection needs it shorter than the side)
+    for shape in ((20, 28), (3, 40)):
+        img = rand_image(*shape)
+        ident = predict_image(IdentityLogit(), img, method="whole", preprocessing=GRAY)
+        np.testing.assert_allclose(ident, img[..., 0], atol=2e-6)
+    cfg = InferenceConfig(method="whole")
+    assert mirror_margin((3, 40), cfg) == 2 and mirror_margin((100, 100), cfg) == 32
+    assert mirror_margin((100, 100), cfg.replace(method="patches")) == 0
+    with pytest.raises(UsageError, match="margin"):
+        InferenceConfig(margin=-1)
 
 
 # ---------------------------------------------------------------------------- geometry
@@ -254,11 +295,15 @@ def test_model_at_another_scale_is_resampled_back_to_the_native_grid():
     model.size_multiple = 1
     yy, xx = np.mgrid[0:64, 0:80]
     image = (0.5 + 0.3 * np.sin(yy / 9.0) * np.cos(xx / 11.0)).astype(np.float32)[..., None]
-    prob = predict_image(model, image, method="whole", preprocessing=GRAY, input_size=(32, 40))
+    prob = predict_image(
+        model, image, method="whole", preprocessing=GRAY, input_size=(32, 40), margin=0
+    )
     assert model.seen[-1][-2:] == (32, 40)  # the network worked on its own grid
     assert prob.shape == (64, 80)  # ... and the result is on the image's grid
     assert np.abs(prob - image[..., 0]).max() < 0.03
-    half = predict_image(model, image, method="whole", preprocessing=GRAY, input_scale=0.5)
+    half = predict_image(
+        model, image, method="whole", preprocessing=GRAY, input_scale=0.5, margin=0
+    )
     np.testing.assert_allclose(half, prob, atol=1e-6)
     assert network_grid((584, 565), InferenceConfig(input_size=(576, 576))) == (576, 576)
     assert network_grid((584, 565), InferenceConfig()) == (584, 565)
@@ -298,7 +343,7 @@ def test_auto_picks_whole_within_the_budget_and_tiles_beyond():
     assert all(s[-2:] == (32, 32) for s in ident.seen)  # tiled
     ident.seen.clear()
     predict_image(ident, image, preprocessing=GRAY)
-    assert ident.seen == [(1, 1, 80, 96)]  # one pass, padded to 16
+    assert ident.seen == [(1, 1, 144, 160)]  # one pass: 32 px mirrored margins, padded to 16
 
 
 def test_bad_options_are_usage_errors():

@@ -101,7 +101,7 @@ def test_predict_image_runs_on_the_scaled_grid_and_returns_the_native_one():
     spy = _Spy()
     img = np.random.default_rng(0).random((49, 512, 1)).astype(np.float32)
     factors = scale_factors(PixelSize((4.5 / 49, 6 / 512)), OCT_SCALE)
-    prob = predict_image(spy, img, factors=factors, method="whole", channels_last=False)
+    prob = predict_image(spy, img, factors=factors, method="whole", channels_last=False, margin=0)
     assert prob.shape == (49, 512)
     assert spy.seen == [scaled_grid((49, 512), factors, 8)] == [(91, 330)]
 

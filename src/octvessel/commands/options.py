@@ -148,6 +148,14 @@ def add_inference_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--tta", action="store_true", help="average over flips (4x slower)")
     p.add_argument(
+        "--margin",
+        type=int,
+        default=32,
+        metavar="PX",
+        help="mirrored context added around the image before the network and cropped off "
+        "after, in network pixels (default 32: fewer false vessels along image borders; 0: off)",
+    )
+    p.add_argument(
         "--precision",
         choices=("auto", "fp32", "bf16"),
         default="auto",
@@ -245,6 +253,7 @@ def inference_config(args: argparse.Namespace):
         "stride": args.stride,
         "batch_size": args.batch_size,
         "tta": args.tta,
+        "margin": args.margin,
         "bf16": resolved_precision(args) == "bf16",
         "memory_budget_mb": budget,
         "input_size": tuple(args.input_size) if args.input_size else None,

@@ -8,6 +8,7 @@ model folder and predicts arrays, files and folders.
 from octvessel.inference.config import METHODS, TTA_FLIPS, InferenceConfig
 from octvessel.inference.engine import (
     autocast,
+    mirror_margin,
     network_grid,
     predict_image,
     predict_tensor,
@@ -38,6 +39,7 @@ __all__ = [
     "activation_bytes_per_pixel",
     "auto_memory_budget_mb",
     "autocast",
+    "mirror_margin",
     "available_memory_mb",
     "check_whole_fits",
     "choose_method",

@@ -29,6 +29,12 @@ class InferenceConfig(JsonConfig):
         crop: window side of the reference patch scheme (128; the OCT fork used 32).
         stride: step of the reference patch scheme (3).
         tta: average the probabilities of the image and its three flips (4x the time).
+        margin: pixels of mirrored context added on every side of the network input and
+            cropped off after (U-Net's overlap-tile strategy, Ronneberger et al. 2015: the
+            border pixels see the image continued, not the network's zero padding; on the
+            real OCT volume it halves the vessels the OCT model invents along the borders,
+            docs/oct-model.md); network-grid pixels, at most the image's side minus one;
+            0 turns it off; the ``patches`` reference scheme never uses it.
         bf16: bfloat16 autocast (about 2-4x faster on CPUs with AMX/AVX-512 bf16;
             probabilities move by ~1e-2 at most).
         channels_last: feed the network NHWC tensors (faster convolutions on CPU).
@@ -45,6 +51,7 @@ class InferenceConfig(JsonConfig):
     crop: int = 128
     stride: int = 3
     tta: bool = False
+    margin: int = 32
     bf16: bool = False
     channels_last: bool = True
     memory_budget_mb: int = 2048
@@ -56,6 +63,7 @@ class InferenceConfig(JsonConfig):
         check_choice("blend", self.blend, BLENDS)
         for name in ("tile", "crop", "stride", "memory_budget_mb"):
             check_int(name, getattr(self, name))
+        check_int("margin", self.margin, minimum=0)
         if self.batch_size is not None and (
             isinstance(self.batch_size, bool)
             or not isinstance(self.batch_size, int)

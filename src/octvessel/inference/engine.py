@@ -21,7 +21,9 @@ command line's ``--max-memory`` (``4GB``, ``512MB``, ``auto``) sets it; ``auto``
 memory available when the command starts, between 512 MB and 16 GB
 (:func:`auto_memory_budget_mb`).
 
-Options (fields of :class:`InferenceConfig`): flip test-time augmentation (``tta``),
+Options (fields of :class:`InferenceConfig`): mirrored context around the image
+(``margin``, 32 px by default: border pixels see the image continued by reflection rather
+than the network's zero padding), flip test-time augmentation (``tta``),
 ``channels_last`` input, bfloat16 autocast (``bf16``, opt-in), and the network's working
 grid (``input_size`` or ``input_scale``): a model trained at another scale than the
 image's (e.g. the reference resizes DRIVE to 576 x 576) sees the image resampled to its
@@ -141,10 +143,21 @@ def _tile_side(model: torch.nn.Module, tile: int) -> int:
     return -(-tile // mult) * mult
 
 
+def mirror_margin(shape: tuple[int, int], config: InferenceConfig) -> int:
+    """Pixels of mirrored context :func:`predict_tensor` adds on each side of an H x W input:
+    ``config.margin``, at most ``min(H, W) - 1`` (what reflection allows), 0 for ``patches``."""
+    if config.method == "patches":
+        return 0
+    return max(0, min(config.margin, shape[0] - 1, shape[1] - 1))
+
+
 def windows_for(
     model: torch.nn.Module, shape: tuple[int, int], config: InferenceConfig
 ) -> tuple[str, int]:
-    """(method, number of forward windows) for a network grid of ``shape``."""
+    """(method, number of forward windows) for a network grid of ``shape`` (before the
+    :func:`mirror_margin`, which is added here as :func:`predict_tensor` adds it)."""
+    m = mirror_margin(shape, config)
+    shape = (shape[0] + 2 * m, shape[1] + 2 * m)
     method = choose_method(model, shape, config)
     if method == "whole":
         return method, 1
@@ -171,11 +184,17 @@ def predict_tensor(
     """Probabilities (float32 1 x K x H x W, K = 1 for vessel maps) of network input ``x``.
 
     ``x`` is the preprocessed 1 x C x H x W tensor already on the network's grid and
-    device. No test-time augmentation or resampling here; see :func:`predict_image`.
+    device. The image is continued by reflection by :func:`mirror_margin` pixels on every
+    side first (the method and its memory are chosen for that size) and the result cropped
+    back. No test-time augmentation or resampling here; see :func:`predict_image`.
     """
+    grid = (int(x.shape[-2]), int(x.shape[-1]))
+    margin = mirror_margin(grid, config)
+    if margin:
+        x = torch.nn.functional.pad(x, (margin,) * 4, mode="reflect")
     method = choose_method(model, tuple(x.shape[-2:]), config)
     if method == "whole":
-        check_whole_fits(model, tuple(x.shape[-2:]), config)
+        check_whole_fits(model, grid, config, margin)
     if config.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
 
@@ -187,10 +206,9 @@ def predict_tensor(
             out = probs(x)
             if progress is not None:
                 progress(1)
-            return out
-        if method == "tiles":
+        elif method == "tiles":
             tile = _tile_side(model, config.tile)
-            return sliding_window(
+            out = sliding_window(
                 x,
                 probs,
                 tile,
@@ -201,17 +219,19 @@ def predict_tensor(
                 batch_size=_batch_size(model, tile, config, tuple(x.shape[-2:])),
                 progress=progress,
             )
-        return sliding_window(
-            x,
-            probs,
-            config.crop,
-            config.stride,
-            blend="constant",
-            align="grid",
-            pad_mode="zeros",
-            batch_size=_batch_size(model, config.crop, config, tuple(x.shape[-2:])),
-            progress=progress,
-        )
+        else:
+            out = sliding_window(
+                x,
+                probs,
+                config.crop,
+                config.stride,
+                blend="constant",
+                align="grid",
+                pad_mode="zeros",
+                batch_size=_batch_size(model, config.crop, config, tuple(x.shape[-2:])),
+                progress=progress,
+            )
+    return out[..., margin:-margin, margin:-margin] if margin else out
 
 
 def _resolve_config(config: InferenceConfig | None, options: dict[str, Any]) -> InferenceConfig:
@@ -265,7 +285,7 @@ def predict_image(
             ``input_scale`` override them; None: the image's grid.
         **options: any :class:`InferenceConfig` field: ``method`` (``auto``, ``whole``,
             ``tiles``, ``patches``), ``tile``, ``overlap``, ``blend``, ``batch_size``,
-            ``crop``, ``stride``, ``tta``, ``bf16``, ``channels_last``,
+            ``crop``, ``stride``, ``tta``, ``margin``, ``bf16``, ``channels_last``,
             ``memory_budget_mb``, ``input_size``, ``input_scale``.
 
     Returns:
@@ -313,6 +333,7 @@ __all__ = [
     "choose_method",
     "default_device",
     "estimate_memory",
+    "mirror_margin",
     "network_grid",
     "parse_memory",
     "predict_image",

@@ -135,13 +135,18 @@ def choose_method(model: torch.nn.Module, shape: tuple[int, int], config: Infere
 
 
 def check_whole_fits(
-    model: torch.nn.Module, shape: tuple[int, int], config: InferenceConfig
+    model: torch.nn.Module, shape: tuple[int, int], config: InferenceConfig, margin: int = 0
 ) -> None:
-    """Refuse a whole-image pass whose estimated memory exceeds ``memory_budget_mb``."""
-    need = estimate_memory(model, shape, config.bf16) / 2**20
+    """Refuse a whole-image pass whose estimated memory exceeds ``memory_budget_mb``.
+
+    ``shape``: the network grid (H, W); ``margin``: the mirrored margin added on each side.
+    """
+    need = estimate_memory(model, (shape[0] + 2 * margin, shape[1] + 2 * margin), config.bf16)
+    need /= 2**20
     if need > config.memory_budget_mb:
+        with_margin = f" (with its {margin} px mirrored margins)" if margin else ""
         raise UsageError(
-            f"whole-image inference on a {shape[1]}x{shape[0]} grid needs about "
+            f"whole-image inference on a {shape[1]}x{shape[0]} grid{with_margin} needs about "
             f"{format_mb(need)}, above the memory budget of {format_mb(config.memory_budget_mb)} "
             "(--max-memory); use --method tiles (or auto), or raise --max-memory"
         )
