@@ -1,19 +1,35 @@
-"""Where a branch point lies: the meeting point of its arms' centre lines.
+"""Where a branch point lies: the point from which its arms, drawn as straight vessels,
+redraw the mask best.
 
 A skeleton's junction pixel is where the medial axis forks, not where the vessel split:
 for a Y-shaped split the two children share one outline until they part, and the fork
 of the medial axis sits there, downstream of the split by about the parent's radius over
 the sine of half the angle between the children (3-6 pixels for the phantom's splits).
-The centre lines of the arms, away from the junction, point back to the split: each arm
-is fitted with a straight line (principal direction of its centre-line points between
-``SKIP`` and ``SKIP + SPAN`` local radii plus ``EXTRA`` pixels from the junction, in mm; the local
-radius is the distance to background at the centroid), and the branch point
-is the least-squares meeting point of those lines (the point with the smallest summed
-squared distance to them). It is kept only when the lines meet well (the smaller
-eigenvalue of the normal matrix at least ``MIN_SPREAD``: not all arms parallel) and the
-point lies within ``MAX_SHIFT`` local radii of the junction's centroid (plus one pixel);
-otherwise the centroid stays. The constants were tuned on phantom seeds 0-11
-(docs/measure.md: fresh seeds score lower; a wider sweep did not carry over to them).
+
+Step 1, the arms' lines: each arm is fitted with a straight line (principal direction of
+its centre-line points between ``SKIP`` and ``SKIP + SPAN`` local radii plus ``EXTRA``
+pixels from the junction, in mm; the local radius is the distance to background at the
+centroid), with a radius (median distance to background on those points less a quarter
+of the pixel's extent across the arm). Their least-squares meeting point (smallest summed
+squared distance to the lines) is the start when the lines meet well (smaller eigenvalue
+of the normal matrix at least ``MIN_SPREAD``) and it lies within ``MAX_SHIFT`` local radii
+(plus a pixel) of the centroid; otherwise the centroid is.
+
+Step 2, the capsule fit (:func:`_fit_capsules`; clusters of 3 or more arms, every arm with
+a line): the true split is where the parent's centre line ends and the children's start
+(``octvessel.sim.morphometry_truth``; a side branch starts on its parent's centre line), so
+the junction is modelled as straight capsules (a vessel of constant radius with a round
+end), one per arm, all starting at one point p, and p (with each arm's direction and
+radius, started from step 1) is the one whose drawing matches the mask best within
+``WINDOW`` local radii plus 2 pixels: summed absolute difference between the mask and
+the model's pixel coverage (a ramp ``SOFT`` pixels wide across the edge, the pixel's
+extent taken along the edge's normal, so anisotropic grids are handled in mm). A grid of
+candidate points (one fine pixel apart, ``SEARCH`` local radii plus a pixel around the
+start) gives the start, Nelder-Mead the rest. This uses the whole outline near the split
+(the children's outer walls leave the parent's walls at the split, well before the
+medial axis forks), where the lines' meeting point extrapolates nearly parallel centre
+lines back. The fitted point is kept when it lies within ``MAX_SHIFT`` local radii (plus a
+pixel) of the centroid. Measured against the phantom in docs/measure.md.
 """
 
 from __future__ import annotations
@@ -93,7 +109,7 @@ def place_branch_points(
             x = np.linalg.solve(a, b)
             if np.linalg.norm(x - c0) > MAX_SHIFT * radius + pixel:
                 x = None
-        if FIT and len(lines) == n_arms and len(lines) >= 3:
+        if len(lines) == n_arms and len(lines) >= 3:
             start = c0 if x is None else x
             y = _fit_capsules(mask, sp, start, lines, radius)
             if y is not None and np.linalg.norm(y - c0) <= MAX_SHIFT * radius + pixel:
@@ -103,42 +119,32 @@ def place_branch_points(
     return out
 
 
-FIT = True
 #: half-width of the search square around the start, in local radii plus a pixel
 SEARCH = 2.0
 #: the window compared: within WINDOW local radii plus 2 pixels of the start
 WINDOW = 4.0
-#: relative radius changes tried per arm
-SCALES = np.linspace(0.8, 1.2, 9)
-#: direction changes tried per arm (radians)
-TURNS = np.linspace(-0.2, 0.2, 9)
+#: the model's edge is a ramp SOFT pixels wide (across the edge)
+SOFT = 2.0
+#: Nelder-Mead tolerance on the parameters (fine pixels, 0.1 rad, 10 % of the radius)
+XATOL = 0.02
 
 
-def _coverage(xy: np.ndarray, p: np.ndarray, lines: list, sp: np.ndarray) -> np.ndarray:
-    """Approximate pixel coverage (m, n) of the union of straight capsules from each of
-    the points ``p`` (m, 2) along ``lines`` (mean, unit direction away, radius), at the
-    pixel centres ``xy`` (n, 2), all in mm."""
-    rel = xy[None] - p[:, None]
-    best = np.full(rel.shape[:2], -np.inf)
-    ext = np.ones(rel.shape[:2])
-    for _, u, r in lines:
-        t = np.clip(rel @ u, 0.0, None)
-        perp = rel - t[..., None] * u
-        dist = np.hypot(perp[..., 0], perp[..., 1])
-        inside = r - dist
-        inv = 1.0 / np.maximum(dist, 1e-12)
-        e = np.abs(perp[..., 0]) * inv * sp[0] + np.abs(perp[..., 1]) * inv * sp[1]
-        e = np.maximum(e, float(sp.min()))
-        better = inside > best
-        best = np.where(better, inside, best)
-        ext = np.where(better, e, ext)
-    return np.clip(0.5 + best / (SOFT * ext), 0.0, 1.0)
-
-
-def _best(xy, target, cands, lines, sp):
-    cost = np.abs(_coverage(xy, cands, lines, sp) - target[None]).sum(1)
-    i = int(np.argmin(cost))
-    return cands[i], float(cost[i])
+def _coverage(xy: tuple, p: np.ndarray, dirs: np.ndarray, radii: np.ndarray, sp: np.ndarray):
+    """Approximate coverage (m, n) of pixels centred at ``xy`` ((n,) rows, (n,) cols, mm) by
+    the union of straight capsules from each point ``p`` (m, 2) along ``dirs`` (a, 2, unit,
+    away from the point) with ``radii`` (a,): a ramp SOFT pixels wide across the edge."""
+    r0 = xy[0][None] - p[:, :1]
+    r1 = xy[1][None] - p[:, 1:]
+    best = np.full(r0.shape, -np.inf)
+    floor = float(sp.min())
+    for (u0, u1), r in zip(dirs, radii, strict=True):
+        t = np.maximum(r0 * u0 + r1 * u1, 0.0)
+        p0 = np.abs(r0 - t * u0)
+        p1 = np.abs(r1 - t * u1)
+        dist = np.sqrt(p0 * p0 + p1 * p1)
+        ext = np.maximum((p0 * sp[0] + p1 * sp[1]) / np.maximum(dist, 1e-12), floor)
+        np.maximum(best, (r - dist) / ext, out=best)
+    return np.clip(0.5 + best / SOFT, 0.0, 1.0)
 
 
 def _fit_capsules(
@@ -147,60 +153,47 @@ def _fit_capsules(
     """The point (mm) from which straight capsules along the arms best redraw the mask."""
     pixel = float(sp.max())
     win = WINDOW * radius + 2 * pixel
-    half = SEARCH * radius + pixel
-    lo = np.maximum(np.floor((start - win - half) / sp).astype(int), 0)
-    hi = np.minimum(np.ceil((start + win + half) / sp).astype(int) + 1, mask.shape)
+    lo = np.maximum(np.floor((start - win) / sp).astype(int), 0)
+    hi = np.minimum(np.ceil((start + win) / sp).astype(int) + 1, mask.shape)
     if np.any(hi <= lo):
         return None
     rr, cc = np.mgrid[lo[0] : hi[0], lo[1] : hi[1]]
-    xy = np.stack([rr.ravel(), cc.ravel()], 1) * sp
-    near = np.linalg.norm(xy - start, axis=1) <= win
-    xy = xy[near]
-    target = mask[rr.ravel()[near], cc.ravel()[near]].astype(float)
+    rr, cc = rr.ravel(), cc.ravel()
+    near = np.hypot(rr * sp[0] - start[0], cc * sp[1] - start[1]) <= win
+    rr, cc = rr[near], cc[near]
+    xy = (rr * sp[0], cc * sp[1])
+    target = mask[rr, cc].astype(float)
+    dirs0 = np.array([u for _, u, _ in lines])
+    rad0 = np.array([r for _, _, r in lines])
     fine = float(sp.min())
+    half = SEARCH * radius + pixel
     g = np.arange(-half, half + fine / 2, fine)
     cands = start + np.stack(np.meshgrid(g, g, indexing="ij"), -1).reshape(-1, 2)
-    p, _ = _best(xy, target, cands, lines, sp)
-    ang0 = np.array([np.arctan2(u[0], u[1]) for _, u, _ in lines])
-    rad0 = np.array([r for _, _, r in lines])
+    cost = np.abs(_coverage(xy, cands, dirs0, rad0, sp) - target).sum(1)
+    p = cands[int(np.argmin(cost))]
+    ang0 = np.arctan2(dirs0[:, 0], dirs0[:, 1])
+    a = len(lines)
 
-    def unpack(v):
-        q = p + v[:2] * fine
-        ang = ang0 + v[2 : 2 + len(lines)] * 0.1
-        rad = rad0 * (1 + v[2 + len(lines) :] * 0.1)
-        return q, [
-            (None, np.array([np.sin(a), np.cos(a)]), r) for a, r in zip(ang, rad, strict=True)
-        ]
-
-    def cost(v):
-        q, ls = unpack(v)
-        return float(np.abs(_coverage(xy, q[None], ls, sp)[0] - target).sum())
-
-    n = 2 + 2 * len(lines)
-    simplex = np.vstack([np.zeros(n), np.eye(n)])
-    res = minimize(
-        cost,
-        np.zeros(n),
-        method="Nelder-Mead",
-        options={"xatol": 0.02, "fatol": 0.01, "maxfev": 4000, "initial_simplex": simplex},
-    )
-    res = minimize(
-        cost,
-        res.x,
-        method="Nelder-Mead",
-        options={"xatol": 0.02, "fatol": 0.01, "maxfev": 4000, "initial_simplex": res.x + simplex},
-    )
-    q, ls = unpack(res.x)
-    if DEBUG:
-        print(
-            "fit",
-            q / sp,
-            res.fun,
-            res.nfev,
-            [(np.degrees(np.arctan2(u[0], u[1])), r / sp[0]) for _, u, r in ls],
+    def unpack(v: np.ndarray) -> tuple:
+        ang = ang0 + v[2 : 2 + a] * 0.1
+        return (
+            p + v[:2] * fine,
+            np.stack([np.sin(ang), np.cos(ang)], 1),
+            rad0 * (1 + v[2 + a :] * 0.1),
         )
-    return q
 
+    def misfit(v: np.ndarray) -> float:
+        q, dirs, radii = unpack(v)
+        return float(np.abs(_coverage(xy, q[None], dirs, radii, sp)[0] - target).sum())
 
-DEBUG = False
-SOFT = 2.0
+    n = 2 + 2 * a
+    v = np.zeros(n)
+    for _ in range(2):  # restarted once: a simplex that shrank into a pixel-edge step
+        opts = {
+            "xatol": XATOL,
+            "fatol": 0.01,
+            "maxfev": 4000,
+            "initial_simplex": v + np.vstack([np.zeros(n), np.eye(n)]),
+        }
+        v = minimize(misfit, v, method="Nelder-Mead", options=opts).x
+    return unpack(v)[0]
