@@ -18,12 +18,13 @@ GRIDS = ("native", "isotropic")
 
 
 def branch_point_counts(
-    phantom: Any, grid: str = "native", tol: float = TOLERANCE_PX
-) -> tuple[int, int, int]:
+    phantom: Any, grid: str = "native", tol: float | list[float] = TOLERANCE_PX
+) -> Any:
     """(tp, fp, fn) of the branch points ``measure`` finds on ``phantom``'s true vessel
     mask on its ``"native"`` B-scan grid or the ``"isotropic"`` grid its tree grew on
     (:func:`octvessel.sim.morphometry_truth.isotropic_mask`), matched within ``tol``
-    pixels of that grid (:func:`octvessel.sim.branch_score.match_branch_points`)."""
+    pixels of that grid (:func:`octvessel.sim.branch_score.match_branch_points`); with a
+    list of tolerances, a list of those triples from one measure."""
     if grid not in GRIDS:
         raise ValueError(f"grid {grid!r}: expected one of {', '.join(GRIDS)}")
     cfg = phantom.config
@@ -35,4 +36,9 @@ def branch_point_counts(
     truth = phantom_truth(phantom.centrelines, mask.shape, cfg.field_mm)
     reach = truth["crossing_reach_mm"][:, None] / np.asarray(sp)[None]
     found = measure(mask, sp).graph.branch_points
-    return match_branch_points(found, truth["branch_points"], truth["crossings"], reach, tol=tol)
+    tols = tol if isinstance(tol, list) else [tol]
+    out = [
+        match_branch_points(found, truth["branch_points"], truth["crossings"], reach, tol=t)
+        for t in tols
+    ]
+    return out if isinstance(tol, list) else out[0]
