@@ -63,7 +63,7 @@ def main() -> None:
                 sp = (cfg.field_mm[0] / mask.shape[0], cfg.spacing[2])
             truth = phantom_truth(ph.centrelines, mask.shape, cfg.field_mm)
             reach = truth["crossing_reach_mm"][:, None] / np.asarray(sp)[None]
-            found = measure(mask, sp).graph.branch_points
+            found = measure(mask, sp).branch_points
             found = found[~in_zones(found, truth["crossings"], reach)]
             ev, info = parent_directions(ph.centrelines, mask.shape)
             scored = ~in_zones(truth["branch_points"], truth["crossings"], reach)

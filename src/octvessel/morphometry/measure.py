@@ -43,12 +43,17 @@ class Measurement:
 
     Attributes:
         rows: one dict per region (keys :data:`COLUMNS`), ``whole`` first.
-        graph: the centre-line graph.
-        width_mm: float H x W vessel width map (0 off the mask).
-        spacing: (row, col) mm per pixel used; units: "mm", or "px" when the pixel size
-            is unknown (then lengths are pixels, areas pixels^2, widths pixels).
+        graph: the centre-line graph, on the graph grid (pixel coordinates of that grid).
+        width_mm: float vessel width map on the graph grid (0 off the mask).
+        spacing: (row, col) mm per pixel of the input; units: "mm", or "px" when the pixel
+            size is unknown (then lengths are pixels, areas pixels^2, widths pixels).
         fovea, laterality: what placed the ETDRS grid (None: not placed).
-        regions: sector name -> bool H x W mask inside the image.
+        regions: sector name -> bool H x W mask inside the image (input grid).
+        shape: the input's (H, W).
+        graph_spacing: (row, col) of the graph grid: ``spacing`` for square pixels; for
+            non-square ones, square pixels of the smaller side (the mask resampled by
+            :func:`features.to_square_pixels`: a skeleton's 8 neighbours are then equally
+            far in mm, so centre lines and junctions do not depend on the grid's aspect).
     """
 
     rows: list[dict[str, Any]]
@@ -58,7 +63,18 @@ class Measurement:
     units: str
     fovea: tuple[float, float] | None
     laterality: str | None
+    shape: tuple[int, int]
+    graph_spacing: tuple[float, float]
     regions: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def to_input_px(self, points: np.ndarray) -> np.ndarray:
+        """(k, 2) float (row, col) on the graph grid -> pixels of the input."""
+        return features.square_to_input_px(points, self.shape, self.width_mm.shape)
+
+    @property
+    def branch_points(self) -> np.ndarray:
+        """(k, 2) float branch points, (row, col) pixels of the input."""
+        return self.to_input_px(self.graph.branch_points)
 
 
 def check_spacing(spacing: Any, what: str = "spacing") -> tuple[float, float]:
@@ -132,9 +148,10 @@ def measure(
         if units == "px":
             raise UsageError("an ETDRS grid needs the pixel size in mm: pass --spacing ROW,COL")
         regions.update(etdrs_regions(m.shape, sp, fovea, laterality))
-    dist, width = features.width_map_mm(m, sp)
-    graph = build_graph(m, sp, spur_mm=spur_mm, distance_mm=dist)
     square = features.to_square_pixels(m, sp)
+    gsp = sp if sp[0] == sp[1] else (min(sp), min(sp))  # the graph grid: square pixels
+    dist, width = features.width_map_mm(square, gsp)
+    graph = build_graph(square, gsp, spur_mm=spur_mm, distance_mm=dist)
     square_regions = {}
     rows = []
     full_area = sector_areas_mm2()
@@ -165,6 +182,8 @@ def measure(
         units=units,
         fovea=tuple(fovea) if fovea is not None else None,
         laterality=laterality if fovea is not None else None,
+        shape=(int(m.shape[0]), int(m.shape[1])),
+        graph_spacing=gsp,
         regions={k: v[0] for k, v in regions.items() if k != "whole"},
     )
 
@@ -187,9 +206,11 @@ def _row(
     n_region = int(rmask.sum())
     area = n_region * px_area
     to_um = 1000.0 if units == "mm" else 1.0
-    plen = graph.pixel_length_mm * rmask
+    # the region on the graph's (square-pixel) grid; area and density stay on the input's
+    gmask = square_region if square_region is not None else np.ones(square.shape, bool)
+    plen = graph.pixel_length_mm * gmask
     length = float(plen.sum())
-    on_line = (graph.segment_labels > 0) & rmask
+    on_line = (graph.segment_labels > 0) & gmask
     mean_w, median_w = features.weighted_stats(width[on_line] * to_um, plen[on_line])
     # chains: each counted in the region holding the largest share of its length
     seg_in = np.bincount(
@@ -232,8 +253,8 @@ def _row(
         "median_width_um": median_w,
         "tortuosity": tort,
         "fractal_dimension": fd,
-        "branch_points": _count_in(graph.branch_points, rmask),
-        "end_points": _count_in(graph.end_points, rmask),
+        "branch_points": _count_in(graph.branch_points, gmask),
+        "end_points": _count_in(graph.end_points, gmask),
         "segments": count,
         "partial": bool(fraction < 1.0) if full_area is not None else False,
         "region_fraction": fraction,

@@ -35,7 +35,7 @@ def branch_point_counts(
         sp = (cfg.field_mm[0] / mask.shape[0], cfg.spacing[2])
     truth = phantom_truth(phantom.centrelines, mask.shape, cfg.field_mm)
     reach = truth["crossing_reach_mm"][:, None] / np.asarray(sp)[None]
-    found = measure(mask, sp).graph.branch_points
+    found = measure(mask, sp).branch_points  # input-grid pixels
     tols = tol if isinstance(tol, list) else [tol]
     out = [
         match_branch_points(found, truth["branch_points"], truth["crossings"], reach, tol=t)

@@ -23,7 +23,7 @@ def draw_measurement(path: str | Path, m: Measurement, *, overwrite: bool = True
     import matplotlib.pyplot as plt
 
     sr, sc = m.spacing
-    h, w = m.width_mm.shape
+    h, w = m.shape  # the graph's grid covers the same field (square pixels, Measurement)
     unit = "mm" if m.units == "mm" else "px"
     extent = (-0.5 * sc, (w - 0.5) * sc, (h - 0.5) * sr, -0.5 * sr)
     wide = (w * sc) / (h * sr)
@@ -32,9 +32,10 @@ def draw_measurement(path: str | Path, m: Measurement, *, overwrite: bool = True
     rr, cc = np.nonzero(m.graph.segment_labels > 0)
     scale = 1000.0 if unit == "mm" else 1.0
     widths = m.width_mm[rr, cc] * scale
+    rr, cc = m.to_input_px(np.stack([rr, cc], 1)).T
     pts = ax.scatter(cc * sc, rr * sr, c=widths, s=2.0, cmap="turbo", linewidths=0,
                      vmin=0, vmax=np.percentile(widths, 98) if widths.size else 1)  # fmt: skip
-    bp = m.graph.branch_points
+    bp = m.branch_points
     if bp.size:
         ax.scatter(bp[:, 1] * sc, bp[:, 0] * sr, s=14, facecolors="none", edgecolors="w",
                    linewidths=0.7)  # fmt: skip
