@@ -69,8 +69,8 @@ def tortuosity(lengths: np.ndarray, chords: np.ndarray, min_chord: float) -> flo
 def to_square_pixels(mask: np.ndarray, spacing: tuple[float, float]) -> np.ndarray:
     """Resample a bool mask to square pixels of ``min(spacing)`` (shape-based).
 
-    The signed distance to the outline (inside minus outside, in mm) is interpolated
-    linearly and thresholded at 0, so an oblique edge stays a straight edge; the bool mask
+    The signed distance to the outline (inside minus outside, in mm) is interpolated by a
+    cubic spline and thresholded at 0, so an oblique edge stays a straight edge; the bool mask
     interpolated itself would turn it into a stair of row-high steps. Output pixel j
     samples input position ``(j + 0.5) * n_in / n_out - 0.5`` on each axis (the row
     mapping of octvessel's isotropic reconstructions). Square inputs are returned as they are.
@@ -85,7 +85,7 @@ def to_square_pixels(mask: np.ndarray, spacing: tuple[float, float]) -> np.ndarr
     signed = ndimage.distance_transform_edt(m, sampling=spacing) - ndimage.distance_transform_edt(
         ~m, sampling=spacing
     )
-    return ndimage.map_coordinates(signed.astype(np.float32), grid, order=1, mode="nearest") > 0
+    return ndimage.map_coordinates(signed.astype(np.float32), grid, order=3, mode="nearest") > 0
 
 
 def square_to_input_px(
