@@ -17,7 +17,7 @@ value is the mean weighted by arc length. Closed loops (no chord) and segments w
 chord shorter than two pixels (the larger side) are left out.
 
 Fractal dimension: box counting on the binary mask. Anisotropic masks are first resampled
-to square pixels of the smaller side (linear, then >= 0.5), so boxes are squares in
+to square pixels of the smaller side (shape-based, :func:`to_square_pixels`), so boxes are squares in
 millimetres. Box sides are 2, 4, 8, ... pixels up to half the shorter side of the region's
 bounding box (the grid anchored at its top-left corner); the dimension is minus the slope
 of the least-squares line through (log side, log boxes holding vessel). With fewer than
