@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
 import numpy as np
 import pytest
 
@@ -88,6 +90,30 @@ def test_branch_points_come_back_in_input_pixels_on_a_non_square_grid():
     assert abs(r - (100 - 1) / 3) <= 1 and abs(c - 80) <= 3  # input rows, not graph rows
     # true 120 um (116 on the full grid); the bool mask interpolated instead reads 103
     assert m.rows[0]["mean_width_um"] == pytest.approx(120.0, abs=10.0)
+
+
+def test_a_junction_of_very_thick_arms_is_placed_without_the_fit_and_in_little_memory():
+    # radius 22 px arms: the fit's window would hold ~40 000 pixels x ~2 000 candidates
+    # (2.6 GB traced); it is skipped and the arms' line intersection is kept
+    yy, xx = np.mgrid[:400, :520].astype(float)
+
+    def arm(angle, length):
+        d = np.array([np.sin(angle), np.cos(angle)])
+        t = np.clip((yy - 200) * d[0] + (xx - 160) * d[1], 0, length)
+        return np.hypot(yy - 200 - t * d[0], xx - 160 - t * d[1]) <= 22.0
+
+    a = np.radians(30)
+    mask = arm(np.pi, 140) | arm(a, 300) | arm(-a, 300)
+    tracemalloc.start()
+    try:
+        g = build_graph(mask, (0.01, 0.01))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 300 * 2**20
+    assert len(g.branch_points) == 1
+    r, c = g.branch_points[0]
+    assert abs(r - 200) <= 2 and abs(c - 160) <= 2
 
 
 def test_pinholes_between_touching_walls_make_no_loop():

@@ -122,6 +122,9 @@ def place_branch_points(
 SEARCH = 2.0
 #: the window compared: within WINDOW local radii plus 2 pixels of the start
 WINDOW = 4.0
+#: a window of more pixels than this (a blob, not a vessel split: an untrained net's mask)
+#: is not fitted and the start is kept; memory grows with window x candidates
+MAX_WINDOW_PX = 20000
 #: the model's edge is a ramp SOFT pixels wide (across the edge)
 SOFT = 2.0
 #: spacing of the first grid of candidate points, fine pixels
@@ -180,6 +183,8 @@ def _fit_capsules(
     lo = np.maximum(np.floor((start - win) / sp).astype(int), 0)
     hi = np.minimum(np.ceil((start + win) / sp).astype(int) + 1, mask.shape)
     if np.any(hi <= lo):
+        return None
+    if np.prod(hi - lo) > MAX_WINDOW_PX:
         return None
     rr, cc = np.mgrid[lo[0] : hi[0], lo[1] : hi[1]]
     rr, cc = rr.ravel(), cc.ravel()
