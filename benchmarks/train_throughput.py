@@ -8,7 +8,9 @@ step's forward + backward costs ~3 forwards, so ~0.33 is the arithmetic ceiling)
 share of training time spent waiting for data. Settings: the old dropout (``nn.Dropout``,
 one random number per element, after a separate ReLU), the new one
 (:mod:`octvessel.models.dropout`: cheap bits, fused with the ReLU) and, for reference, no
-dropout at all (p = 0: the ceiling any dropout can reach); ``--compile`` adds
+dropout at all (p = 0: the ceiling any dropout can reach), and the new dropout with plain
+``nn.ConvTranspose2d`` upsampling instead of :class:`octvessel.models.layers.UpConv2x2`
+(the trainer before it); ``--compile`` adds
 ``torch.compile`` of the training model (its compile time printed). Like ``octvessel train``
 and ``predict`` on CPU, the process keeps freed memory for reuse
 (:func:`octvessel.runtime.reuse_freed_memory`); ``--malloc default`` leaves glibc's
@@ -36,6 +38,7 @@ from octvessel.data.augment import AugmentConfig
 from octvessel.data.sample import Sample
 from octvessel.models import create_model
 from octvessel.models.dropout import Dropout
+from octvessel.models.layers import UpConv2x2
 from octvessel.precision import autocast_for, resolve_precision
 from octvessel.preprocessing import Preprocessing
 from octvessel.runtime import reuse_freed_memory
@@ -66,6 +69,17 @@ def use_old_dropout(model: nn.Module) -> None:
             use_old_dropout(child)
 
 
+def use_transposed_upsampling(model: nn.Module) -> None:
+    """Swap every UpConv2x2 for a plain ``nn.ConvTranspose2d`` (the trainer before it)."""
+    for name, child in model.named_children():
+        if isinstance(child, UpConv2x2):
+            plain = nn.ConvTranspose2d(child.in_channels, child.out_channels, 2, stride=2)
+            plain.load_state_dict(child.state_dict())
+            setattr(model, name, plain)
+        else:
+            use_transposed_upsampling(child)
+
+
 def no_dropout(model: nn.Module) -> None:
     for module in model.modules():
         if isinstance(module, Dropout):
@@ -78,6 +92,8 @@ def train_rate(data, args, precision: str, dropout: str, compile_: bool) -> dict
     model = create_model("iternet")
     if dropout == "old":
         use_old_dropout(model)
+    elif dropout == "transposed":
+        use_transposed_upsampling(model)
     elif dropout == "off":
         no_dropout(model)
     model.to(memory_format=torch.channels_last).train()
@@ -138,6 +154,9 @@ def main() -> None:
     ap.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"))
     ap.add_argument("--compile", action="store_true", help="also time torch.compile(model)")
     ap.add_argument("--no-old", action="store_true", help="skip the old-dropout setting")
+    ap.add_argument(
+        "--no-transposed", action="store_true", help="skip the plain ConvTranspose2d setting"
+    )
     ap.add_argument("--no-off", action="store_true", help="skip the no-dropout reference")
     ap.add_argument(
         "--malloc",
@@ -163,6 +182,8 @@ def main() -> None:
     )
     h, w = data[0].image.shape[:2]
     settings = [("new dropout (fused)", "new", False)]
+    if not args.no_transposed:
+        settings.insert(0, ("new dropout, ConvTranspose2d", "transposed", False))
     if not args.no_old:
         settings.insert(0, ("old nn.Dropout", "old", False))
     if not args.no_off:

@@ -37,6 +37,7 @@ from octvessel.config import check_fraction, check_int
 from octvessel.errors import UsageError
 from octvessel.models.base import ModelConfig, SegmentationModel
 from octvessel.models.dropout import Dropout
+from octvessel.models.layers import UpConv2x2
 
 RECURRENT_ACTIVATIONS = ("hard_sigmoid", "sigmoid")
 #: Keras's batch-norm defaults in PyTorch terms (Keras momentum 0.99 = PyTorch 0.01)
@@ -133,7 +134,7 @@ class UpLevel(nn.Module):
     def __init__(self, c_in: int, c_out: int, recurrent_activation: str) -> None:
         super().__init__()
         self.up = nn.Sequential(
-            nn.ConvTranspose2d(c_in, c_out, 2, stride=2),
+            UpConv2x2(c_in, c_out),
             nn.BatchNorm2d(c_out, **KERAS_BN),
             nn.ReLU(inplace=True),
         )

@@ -2,7 +2,8 @@
 
 - Conv block: 3x3 conv (same padding) -> ReLU -> Dropout, twice per level; no batch norm.
 - Base UNet: 5 levels with k, 2k, 4k, 8k, 16k channels, 2x2 max-pool, decoder
-  ConvTranspose 2x2 stride 2, concatenation with the encoder feature, two conv blocks.
+  ConvTranspose 2x2 stride 2 (`layers.UpConv2x2`), concatenation with the encoder feature,
+  two conv blocks.
 - Mini-UNet: 3 levels (k, 2k, 4k). Its input is the previous module's last k-channel
   decoder feature. All its 3x3 and transposed convs are ONE set of weights, shared by every
   iteration.
@@ -25,6 +26,7 @@ from torch import nn
 from octvessel.config import check_fraction, check_int
 from octvessel.models.base import ModelConfig, SegmentationModel
 from octvessel.models.dropout import Dropout, relu_dropout
+from octvessel.models.layers import UpConv2x2
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,7 @@ class UpBlock(nn.Module):
 
     def __init__(self, c_in: int, c_out: int, dropout: float) -> None:
         super().__init__()
-        self.up = nn.ConvTranspose2d(c_in, c_out, 2, stride=2)
+        self.up = UpConv2x2(c_in, c_out)
         self.conv = ConvBlock(2 * c_out, c_out, dropout)
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
