@@ -14,8 +14,9 @@ class UpConv2x2(nn.ConvTranspose2d):
     channels followed by ``pixel_shuffle(2)``: each input pixel writes its own 2 x 2 block
     and no two blocks overlap. oneDNN's weight gradient of the transposed convolution is slow
     on CPU (bf16, channels_last, 32 x 64 x 64 x 64 -> 32 x 128 x 128: 33 ms against 5 ms for
-    the 1 x 1 form), so while gradients are being recorded the 1 x 1 form is used; without
-    them (inference) the transposed convolution is, as its forward is the faster one. Both
+    the 1 x 1 form), so on CPU while gradients are being recorded the 1 x 1 form is used;
+    without them (inference), and on other devices (not measured there), the transposed
+    convolution is, as its forward is the faster one on CPU. Both
     give the same values (bit-identical in bf16 on this CPU) and the weights are
     ``nn.ConvTranspose2d``'s: (c_in, c_out, 2, 2), state-dict keys ``weight`` and ``bias``.
 
@@ -26,7 +27,8 @@ class UpConv2x2(nn.ConvTranspose2d):
         super().__init__(in_channels, out_channels, 2, stride=2, bias=bias)
 
     def forward(self, x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
-        if output_size is not None or not (torch.is_grad_enabled() and self.weight.requires_grad):
+        training = torch.is_grad_enabled() and self.weight.requires_grad
+        if output_size is not None or not training or x.device.type != "cpu":
             return super().forward(x, output_size)
         c_in, c_out = self.in_channels, self.out_channels
         # channel co * 4 + a * 2 + b of the 1 x 1 output is pixel (2h + a, 2w + b) of co
