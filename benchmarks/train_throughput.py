@@ -60,24 +60,29 @@ def samples() -> tuple[list[Sample], str]:
     return out, "synthetic fundus-like images (8, 565x584)"
 
 
+def replace_modules(model: nn.Module, kind: type, make) -> None:
+    """Replace every submodule of type ``kind`` by ``make(it)``, at any depth."""
+    for name, child in model.named_children():
+        if isinstance(child, kind):
+            setattr(model, name, make(child))
+        else:
+            replace_modules(child, kind, make)
+
+
 def use_old_dropout(model: nn.Module) -> None:
     """Swap every cheap Dropout for torch's ``nn.Dropout`` (the trainer before this change)."""
-    for name, child in model.named_children():
-        if isinstance(child, Dropout):
-            setattr(model, name, nn.Dropout(child.p))
-        else:
-            use_old_dropout(child)
+    replace_modules(model, Dropout, lambda d: nn.Dropout(d.p))
+
+
+def _plain_transposed(up: UpConv2x2) -> nn.ConvTranspose2d:
+    plain = nn.ConvTranspose2d(up.in_channels, up.out_channels, 2, stride=2)
+    plain.load_state_dict(up.state_dict())
+    return plain
 
 
 def use_transposed_upsampling(model: nn.Module) -> None:
     """Swap every UpConv2x2 for a plain ``nn.ConvTranspose2d`` (the trainer before it)."""
-    for name, child in model.named_children():
-        if isinstance(child, UpConv2x2):
-            plain = nn.ConvTranspose2d(child.in_channels, child.out_channels, 2, stride=2)
-            plain.load_state_dict(child.state_dict())
-            setattr(model, name, plain)
-        else:
-            use_transposed_upsampling(child)
+    replace_modules(model, UpConv2x2, _plain_transposed)
 
 
 def no_dropout(model: nn.Module) -> None:
@@ -86,15 +91,15 @@ def no_dropout(model: nn.Module) -> None:
             module.p = 0.0
 
 
-def train_rate(data, args, precision: str, dropout: str, compile_: bool) -> dict:
+def train_rate(data, args, precision: str, setting: str, compile_: bool) -> dict:
     """Training kpixels/s (crop pixels), data-wait share and compile seconds."""
     torch.manual_seed(0)
     model = create_model("iternet")
-    if dropout == "old":
+    if setting == "old":
         use_old_dropout(model)
-    elif dropout == "transposed":
+    elif setting == "transposed":
         use_transposed_upsampling(model)
-    elif dropout == "off":
+    elif setting == "off":
         no_dropout(model)
     model.to(memory_format=torch.channels_last).train()
     net = torch.compile(model) if compile_ else model
@@ -194,8 +199,8 @@ def main() -> None:
     # mean of the two measurements beside it (the machine is shared: load drifts)
     infer = [inference_rate(data[0].image, precision, args.infer_reps)]
     print(f"inference forward, whole {h}x{w} image: {infer[0]:8.1f} kpixels/s")
-    for name, dropout, comp in settings:
-        r = train_rate(data, args, precision, dropout, comp)
+    for name, setting, comp in settings:
+        r = train_rate(data, args, precision, setting, comp)
         infer.append(inference_rate(data[0].image, precision, args.infer_reps))
         beside = (infer[-2] + infer[-1]) / 2
         extra = f", first step (compile) {r['first_s']:.1f} s" if comp else ""

@@ -57,9 +57,10 @@ def test_t_junction_is_one_branch_point_and_spurs_are_pruned():
     assert len(g.end_points) == 3
 
 
-def _y_split(half_angle_deg, radius=3.5, split=(100.0, 80.0)):
-    """A Y of three straight capsules (radius px) meeting at ``split``: parent to the left."""
-    yy, xx = np.mgrid[:200, :260].astype(float)
+def _y_split(half_angle_deg, radius=3.5, split=(100.0, 80.0), shape=(200, 260), lengths=(70, 140)):
+    """A Y of three straight capsules (radius px) meeting at ``split`` on a ``shape`` grid:
+    the parent to the left, ``lengths`` (parent, children) px long."""
+    yy, xx = np.mgrid[: shape[0], : shape[1]].astype(float)
 
     def arm(angle, length):
         d = np.array([np.sin(angle), np.cos(angle)])
@@ -67,7 +68,7 @@ def _y_split(half_angle_deg, radius=3.5, split=(100.0, 80.0)):
         return np.hypot(yy - split[0] - t * d[0], xx - split[1] - t * d[1]) <= radius
 
     a = np.radians(half_angle_deg)
-    return arm(np.pi, 70) | arm(a, 140) | arm(-a, 140)
+    return arm(np.pi, lengths[0]) | arm(a, lengths[1]) | arm(-a, lengths[1])
 
 
 @pytest.mark.parametrize("half_angle", [20, 30, 45])
@@ -95,15 +96,7 @@ def test_branch_points_come_back_in_input_pixels_on_a_non_square_grid():
 def test_a_junction_of_very_thick_arms_is_placed_without_the_fit_and_in_little_memory():
     # radius 22 px arms: the fit's window would hold ~40 000 pixels x ~2 000 candidates
     # (2.6 GB traced); it is skipped and the arms' line intersection is kept
-    yy, xx = np.mgrid[:400, :520].astype(float)
-
-    def arm(angle, length):
-        d = np.array([np.sin(angle), np.cos(angle)])
-        t = np.clip((yy - 200) * d[0] + (xx - 160) * d[1], 0, length)
-        return np.hypot(yy - 200 - t * d[0], xx - 160 - t * d[1]) <= 22.0
-
-    a = np.radians(30)
-    mask = arm(np.pi, 140) | arm(a, 300) | arm(-a, 300)
+    mask = _y_split(30, radius=22.0, split=(200.0, 160.0), shape=(400, 520), lengths=(140, 300))
     tracemalloc.start()
     try:
         g = build_graph(mask, (0.01, 0.01))

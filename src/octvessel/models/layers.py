@@ -16,9 +16,9 @@ class UpConv2x2(nn.ConvTranspose2d):
     on CPU (bf16, channels_last, 32 x 64 x 64 x 64 -> 32 x 128 x 128: 33 ms against 5 ms for
     the 1 x 1 form), so on CPU while gradients are being recorded the 1 x 1 form is used;
     without them (inference), and on other devices (not measured there), the transposed
-    convolution is, as its forward is the faster one on CPU. Both
-    give the same values (bit-identical in bf16 on this CPU) and the weights are
-    ``nn.ConvTranspose2d``'s: (c_in, c_out, 2, 2), state-dict keys ``weight`` and ``bias``.
+    convolution is, as its forward is the faster one on CPU. Both give the same values
+    (bit-identical in bf16 on this CPU) and the weights are ``nn.ConvTranspose2d``'s:
+    (c_in, c_out, 2, 2), state-dict keys ``weight`` and ``bias``.
 
     Input (N, c_in, H, W) -> output (N, c_out, 2H, 2W), any float dtype.
     """
