@@ -37,6 +37,19 @@ def bytes_mask(x: torch.Tensor, split64: bool) -> torch.Tensor:
     return b.as_strided(x.shape, x.stride()) >= round(P * 256)
 
 
+def bits(width: int, fn):
+    """``fn`` run with :mod:`octvessel.models.dropout` at ``width``-bit random values."""
+
+    def run(*a):
+        before, fast.BITS = fast.BITS, width
+        try:
+            return fn(*a)
+        finally:
+            fast.BITS = before
+
+    return run
+
+
 VARIANTS = {
     "F.dropout (reference)": lambda x: F.dropout(x, P, True),
     "bernoulli_ bool mask": lambda x: (
@@ -49,11 +62,14 @@ VARIANTS = {
         x * bytes_mask(x, False).to(x.dtype) / (1 - 26 / 256)
     ),
     "int64 -> 8 bytes, p@1/256": lambda x: x * bytes_mask(x, True).to(x.dtype) / (1 - 26 / 256),
-    "int64 -> 4 int16, p@1/65536 (kept)": lambda x: fast.dropout(x, P),
-    "int64 -> 4 int16, masked_fill": lambda x: (
-        x.masked_fill(~fast.keep_mask(x, P), 0) * (1 / (1 - P))
+    "int64 -> 8 int8, p@1/256 (kept)": bits(8, lambda x: fast.dropout(x, P)),
+    "int64 -> 4 int16, p@1/65536 (before)": bits(16, lambda x: fast.dropout(x, P)),
+    "int64 -> 8 int8, masked_fill": bits(
+        8, lambda x: x.masked_fill(~fast.keep_mask(x, P), 0) * (1 / (1 - P))
     ),
-    "int64 -> 4 int16, where": lambda x: torch.where(fast.keep_mask(x, P), x * (1 / (1 - P)), 0),
+    "int64 -> 8 int8, where": bits(
+        8, lambda x: torch.where(fast.keep_mask(x, P), x * (1 / (1 - P)), 0)
+    ),
     "no dropout": lambda x: x,
 }
 
@@ -137,7 +153,10 @@ def main() -> None:
     draws = {
         "bernoulli_ bf16 (F.dropout's draw)": lambda: torch.empty_like(x0).bernoulli_(1 - P),
         "uint8 random_ (1 draw/element)": lambda: torch.empty(n, dtype=torch.uint8).random_(),
-        "int64 random_ full range, n/4 words": lambda: fast.random_int16(n, x0.device),
+        "SFC64 words -> 4 int16 (n/4 words)": bits(16, lambda: fast.random_values(n, x0.device)),
+        "SFC64 words -> 8 int8 (n/8 words, kept)": bits(
+            8, lambda: fast.random_values(n, x0.device)
+        ),
         "int64 random_ full range, n/8 words": lambda: torch.empty(
             n // 8, dtype=torch.int64
         ).random_(-(1 << 63), None),
@@ -145,10 +164,12 @@ def main() -> None:
     for name, fn in draws.items():
         print(f"  {name:45s} {timed(fn, args.reps):7.2f}")
     # one generator call for all layers of a forward vs one per layer (IterNet: 64 layers)
-    sizes = [n // 4] * 64
-    t_many = timed(lambda: [fast.random_int16(k, x0.device) for k in sizes], max(1, args.reps // 4))
-    t_one = timed(lambda: fast.random_int16(sum(sizes), x0.device), max(1, args.reps // 4))
-    print(f"  64 draws of {n // 4} vs one draw of all: {t_many:.2f} vs {t_one:.2f} ms")
+    sizes = [n] * 64
+    t_many = timed(
+        lambda: [fast.random_values(k, x0.device) for k in sizes], max(1, args.reps // 4)
+    )
+    t_one = timed(lambda: fast.random_values(sum(sizes), x0.device), max(1, args.reps // 4))
+    print(f"  64 draws of {n} values vs one draw of all: {t_many:.2f} vs {t_one:.2f} ms")
     print("ReLU -> dropout, forward + backward (ms):")
     results = {}
     for name, fn in VARIANTS.items():
@@ -171,7 +192,12 @@ def main() -> None:
             f"  {'torch.compile(relu+F.dropout)':45s} {timed(step, args.reps):7.2f}  (compile {c:.1f} s)"
         )
     print(f"IterNet training step (1x1x{s}x{s}, bf16 autocast, channels_last, fwd+bwd), ms:")
-    for name in ("F.dropout (reference)", "int64 -> 4 int16, p@1/65536 (kept)", "no dropout"):
+    for name in (
+        "F.dropout (reference)",
+        "int64 -> 4 int16, p@1/65536 (before)",
+        "int64 -> 8 int8, p@1/256 (kept)",
+        "no dropout",
+    ):
         t, (calls, elems) = step_ms(VARIANTS[name], s, args.step_reps)
         print(
             f"  {name:45s} {t:7.1f}   ({calls} dropout calls, {elems / 1e6:.1f} M elements per forward)"

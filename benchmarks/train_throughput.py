@@ -37,6 +37,7 @@ from octvessel.data import load_dataset
 from octvessel.data.augment import AugmentConfig
 from octvessel.data.sample import Sample
 from octvessel.models import create_model
+from octvessel.models import dropout as cheap_dropout
 from octvessel.models.dropout import Dropout
 from octvessel.models.layers import UpConv2x2
 from octvessel.precision import autocast_for, resolve_precision
@@ -103,7 +104,12 @@ def train_rate(data, args, precision: str, setting: str, compile_: bool) -> dict
         no_dropout(model)
     model.to(memory_format=torch.channels_last).train()
     net = torch.compile(model) if compile_ else model
-    opt = torch.optim.Adam(model.parameters(), 1e-3)
+    # the trainer's fused Adam (octvessel.training.build.make_optimizer); "loop-adam": the
+    # per-tensor loop it used before 2026-12-06
+    opt = torch.optim.Adam(model.parameters(), 1e-3, fused=setting != "loop-adam")
+    bits_before = cheap_dropout.BITS
+    if setting == "bits16":  # 16-bit random values, p at 1/65536 (before 2026-12-06)
+        cheap_dropout.BITS = 16
     ds = CropDataset(
         data, Preprocessing("rgb"), args.crop, args.crops, AugmentConfig(), 0,
         length=(args.steps + 1) * args.images,
@@ -128,6 +134,7 @@ def train_rate(data, args, precision: str, setting: str, compile_: bool) -> dict
             compute_s += time.perf_counter() - t0
             pixels += x.shape[0] * args.crop**2
         t_fetch = time.perf_counter()
+    cheap_dropout.BITS = bits_before
     total = data_s + compute_s
     return {"kpx_s": pixels / total / 1e3, "data_share": data_s / total, "first_s": first_s}
 
@@ -164,6 +171,11 @@ def main() -> None:
     )
     ap.add_argument("--no-off", action="store_true", help="skip the no-dropout reference")
     ap.add_argument(
+        "--no-before",
+        action="store_true",
+        help="skip the 2026-12-06 settings before: 16-bit dropout values, per-tensor Adam",
+    )
+    ap.add_argument(
         "--malloc",
         choices=("reuse", "default"),
         default="reuse",
@@ -187,6 +199,9 @@ def main() -> None:
     )
     h, w = data[0].image.shape[:2]
     settings = [("new dropout (fused)", "new", False)]
+    if not args.no_before:
+        settings.insert(0, ("16-bit dropout values", "bits16", False))
+        settings.insert(0, ("per-tensor Adam loop", "loop-adam", False))
     if not args.no_transposed:
         settings.insert(0, ("new dropout, ConvTranspose2d", "transposed", False))
     if not args.no_old:

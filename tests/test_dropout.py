@@ -7,17 +7,19 @@ import math
 import pytest
 import torch
 
+from octvessel.models import dropout as cheap
 from octvessel.models.dropout import (
-    LEVELS,
     Dropout,
     drop_threshold,
     dropout,
+    effective_p,
     keep_mask,
+    levels,
     relu_dropout,
 )
 
 P = 0.1
-Q = drop_threshold(P) / LEVELS  # the drop probability actually used (1/65536 resolution)
+Q = effective_p(P)  # the drop probability actually used (1/256 resolution: 26/256)
 
 
 def _corr(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -26,8 +28,9 @@ def _corr(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a * b).sum() / (a.norm() * b.norm()))
 
 
-def test_drop_probability_is_p_at_1_over_65536():
-    assert abs(Q - P) <= 0.5 / LEVELS
+def test_drop_probability_is_p_at_1_over_256():
+    assert levels() == 256 and Q == 26 / 256
+    assert abs(Q - P) <= 0.5 / levels()
     assert drop_threshold(0.0) == 0
     with pytest.raises(ValueError, match="dropout p"):
         drop_threshold(1.0)
@@ -53,13 +56,13 @@ def test_no_correlation_across_elements_lanes_or_channels():
     torch.manual_seed(1)
     x = torch.ones(1, 32, 128, 128).contiguous(memory_format=torch.channels_last)
     m = keep_mask(x, P)
-    flat = m.permute(0, 2, 3, 1).reshape(-1)  # memory order: 4 consecutive ones share a 64-bit draw
+    flat = m.permute(0, 2, 3, 1).reshape(-1)  # memory order: 8 consecutive ones share a 64-bit draw
     bound = 5 / math.sqrt(flat.numel())
-    for lag in range(1, 9):
+    for lag in range(1, 17):
         assert abs(_corr(flat[:-lag], flat[lag:])) < bound, lag
-    lanes = flat.view(-1, 4)
+    lanes = flat.view(-1, 8)
     sigma = math.sqrt(Q * (1 - Q) / lanes.shape[0])
-    for j in range(4):  # every 16-bit lane of the 64-bit word drops at the same rate
+    for j in range(8):  # every 8-bit lane of the 64-bit word drops at the same rate
         assert abs((~lanes[:, j]).double().mean().item() - Q) < 6 * sigma
     assert abs(_corr(m[:, :-1], m[:, 1:])) < 5 / math.sqrt(m[:, 1:].numel())  # channels
     assert abs(_corr(m[..., :-1, :], m[..., 1:, :])) < 5 / math.sqrt(m[..., 1:, :].numel())  # rows
@@ -74,6 +77,23 @@ def test_fresh_mask_every_step_and_deterministic_under_seed():
     assert abs(overlap - expected) < 0.01
     torch.manual_seed(3)
     assert torch.equal(keep_mask(x, P), a) and torch.equal(keep_mask(x, P), b)
+
+
+def test_sixteen_bit_values_give_p_at_1_over_65536(monkeypatch):
+    """The finer setting (the trainer before 2026-12-06) still works: four values per word."""
+    monkeypatch.setattr(cheap, "BITS", 16)
+    q16 = effective_p(P)
+    assert levels() == 65536 and abs(q16 - P) <= 0.5 / 65536 and q16 != Q
+    torch.manual_seed(10)
+    x = torch.ones(1, 32, 256, 256, dtype=torch.bfloat16).contiguous(
+        memory_format=torch.channels_last
+    )
+    y = relu_dropout(x.clone(), P)
+    assert abs((y == 0).double().mean().item() - q16) < 6 * math.sqrt(q16 * (1 - q16) / x.numel())
+    assert set(y.unique().tolist()) == {
+        0.0,
+        torch.tensor(1 / (1 - q16), dtype=torch.bfloat16).item(),
+    }
 
 
 def test_eval_mode_and_p_zero_are_identity():

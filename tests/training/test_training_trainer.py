@@ -163,6 +163,9 @@ def test_train_writes_a_complete_run_folder(tmp_path):
         and cfg["metadata"]["fingerprint"]
         and cfg["metadata"]["torch_version"]
     )
+    # the drop rate the layers really use (IterNet p = 0.1 at 1/256: 26/256), recorded
+    assert cfg["metadata"]["dropout"] == {"random_bits": 8, "p_effective": {"0.1": 26 / 256}}
+    assert "dropout as drawn" in (tmp_path / "run" / "README.md").read_text()
     model, bundle = load_model(tmp_path / "run")  # best.safetensors, sha256 checked
     assert bundle.preprocessing.color == "gray" and model.config.base_channels == 4
     with pytest.raises(InputError, match="resume"):
@@ -467,3 +470,38 @@ def test_resume_refuses_weights_and_state_from_different_steps(tmp_path):
     )
     with pytest.raises(InputError, match="does not match"):
         train(tiny_samples(), tmp_path / "run", None, progress=False, resume=True)
+
+
+def test_resumed_fused_adam_moments_keep_the_channels_last_layout(tmp_path):
+    """safetensors stores a channels-last moment contiguous; the fused Adam kernel walks the
+    parameter and its moments in memory order, so loading must restore the parameter's
+    layout or the resumed steps apply scrambled moments."""
+    from octvessel.training.build import make_optimizer
+    from octvessel.training.checkpoint import load_state, save_state
+
+    def model() -> torch.nn.Module:
+        torch.manual_seed(0)
+        return torch.nn.Conv2d(3, 8, 3).to(memory_format=torch.channels_last)
+
+    def steps(net: torch.nn.Module, opt: torch.optim.Optimizer, seeds: range) -> None:
+        for s in seeds:
+            g = torch.Generator().manual_seed(s)
+            for p in net.parameters():
+                p.grad = torch.empty_like(p).copy_(torch.randn(p.shape, generator=g))
+            opt.step()
+
+    cfg = TrainConfig(**TINY)
+    a = model()
+    opt_a = make_optimizer(cfg, a.parameters())
+    assert opt_a.defaults["fused"]  # the fused kernel on CPU
+    steps(a, opt_a, range(3))
+    save_state(tmp_path / "state.safetensors", opt_a, {"epoch": 1, "step": 3})
+    b = model()
+    b.load_state_dict(a.state_dict())
+    opt_b = make_optimizer(cfg, b.parameters())
+    load_state(tmp_path / "state.safetensors", opt_b)
+    moment = opt_b.state[b.weight]["exp_avg"]
+    assert moment.stride() == b.weight.stride() != b.weight.contiguous().stride()
+    steps(a, opt_a, range(3, 6))
+    steps(b, opt_b, range(3, 6))
+    assert torch.equal(a.weight, b.weight) and torch.equal(a.bias, b.bias)

@@ -2,17 +2,20 @@
 
 ``F.dropout`` draws one random number per element (CPU: 12-19 ms for 2 M bf16 elements on
 2 cores; IterNet calls it ~50 times per forward, which costs more than all its convolutions).
-Here one 64-bit draw gives four independent 16-bit numbers (``benchmarks/dropout_cost.py``).
-On CPU the 64-bit words come from numpy's SFC64 generator, seeded for every call with one
-draw of torch's default generator, in fixed chunks made on torch's thread count at once
-(numpy releases the GIL; SFC64 fills 4 M words in ~7 ms on one core, torch's mt19937 in
-~12-50 ms), and the mask is built as the scaled values themselves (``0`` or ``1 / (1 - q)``
-in the tensor's dtype), so applying it is one multiplication. Semantics are the reference's:
+Here one 64-bit draw gives eight independent 8-bit numbers (``benchmarks/dropout_cost.py``;
+the issue's "several masks at 1/256 resolution of p"). On CPU the 64-bit words come from
+numpy's SFC64 generator, seeded for every call with one draw of torch's default generator,
+in fixed chunks made on torch's thread count at once (numpy releases the GIL; SFC64 fills
+4 M words in ~7 ms on one core, torch's mt19937 in ~12-50 ms), and the mask is built as the
+scaled values themselves (``0`` or ``1 / (1 - q)`` in the tensor's dtype), so applying it
+is one multiplication. Semantics are the reference's:
 
 - element-wise, independently per element and per step (a fresh mask every call);
-- drop probability ``p`` at 1/65536 resolution: ``q = round(p * 65536) / 65536``
-  (``p = 0.1`` -> ``q = 0.1000061``), kept elements scaled by ``1 / (1 - q)`` (rounded to
-  the tensor's dtype, as ``F.dropout``'s is), so the expectation is the input's;
+- drop probability ``p`` at 1/256 resolution (:data:`BITS`): ``q = round(p * 256) / 256``
+  (``p = 0.1`` -> ``q = 26/256 = 0.1016``, :func:`effective_p`; models record it), kept
+  elements scaled by ``1 / (1 - q)`` (rounded to the tensor's dtype, as ``F.dropout``'s
+  is), so the expectation is the input's. ``BITS = 16`` gives 1/65536 (four values per
+  word; the trainer before 2026-12-06);
 - every bit derives from torch's default generator of the tensor's device, so results are
   reproducible under ``torch.manual_seed`` and an exact resume that restores the RNG state
   stays bit-identical;
@@ -35,19 +38,35 @@ import numpy as np
 import torch
 from torch import nn
 
-#: resolution of the drop probability (16-bit random numbers)
-LEVELS = 1 << 16
+#: bits per random value (8: eight values per 64-bit word, p at 1/256 resolution; 16: four
+#: values per word, p at 1/65536). Read at every call, so a benchmark can set 16 to time the
+#: finer setting (the trainer before 2026-12-06).
+BITS = 8
+
+#: signed numpy / torch integer types per value width (values compared with an offset)
+_SIGNED = {8: (np.int8, torch.int8), 16: (np.int16, torch.int16)}
+
+
+def levels() -> int:
+    """Resolution of the drop probability: ``2 ** BITS`` (256)."""
+    return 1 << BITS
 
 
 def drop_threshold(p: float) -> int:
-    """Number of the 65536 16-bit values that drop an element: ``round(p * 65536)``."""
+    """How many of the ``levels()`` random values drop an element: ``round(p * levels())``."""
     if not 0.0 <= p < 1.0:
         raise ValueError(f"dropout p must be in [0, 1), got {p}")
-    return round(p * LEVELS)
+    return round(p * levels())
 
 
-#: 64-bit words per independently seeded chunk of CPU random bits (4 M elements): fixed, so
-#: the bits do not depend on how many threads make them
+def effective_p(p: float) -> float:
+    """The drop probability actually used for ``p``: ``drop_threshold(p) / levels()``
+    (``0.1 -> 26/256 = 0.1016``)."""
+    return drop_threshold(p) / levels()
+
+
+#: 64-bit words per independently seeded chunk of CPU random bits (8 M values at 8 bits):
+#: fixed, so the bits do not depend on how many threads make them
 CHUNK_WORDS = 1 << 20
 _UINT64_MAX = np.iinfo(np.uint64).max
 _POOL: list[ThreadPoolExecutor] = []
@@ -59,8 +78,9 @@ def _pool() -> ThreadPoolExecutor:
     return _POOL[0]
 
 
-def _cpu_words(n_words: int, out: Callable[[np.ndarray, slice], None]) -> None:
-    """Make ``n_words`` uniform 64-bit words and hand each chunk to ``out(words, slice)``.
+def _cpu_words(n_words: int, per_word: int, out: Callable[[np.ndarray, slice], None]) -> None:
+    """Make ``n_words`` uniform 64-bit words and hand each chunk to ``out(words, slice)``,
+    the slice being the chunk's ``per_word`` values per word in the flat output.
 
     One draw of torch's default CPU generator seeds the call; chunk ``i`` comes from
     ``SFC64`` seeded with the ``i``-th word of that seed's ``SeedSequence``. numpy releases
@@ -74,7 +94,7 @@ def _cpu_words(n_words: int, out: Callable[[np.ndarray, slice], None]) -> None:
         size = min(CHUNK_WORDS, n_words - starts[i])
         gen = np.random.Generator(np.random.SFC64(int(seeds[i])))
         words = gen.integers(0, _UINT64_MAX, size, dtype=np.uint64, endpoint=True)
-        out(words, slice(4 * starts[i], 4 * (starts[i] + size)))
+        out(words, slice(per_word * starts[i], per_word * (starts[i] + size)))
 
     if len(starts) == 1:
         make(0)
@@ -82,27 +102,30 @@ def _cpu_words(n_words: int, out: Callable[[np.ndarray, slice], None]) -> None:
         list(_pool().map(make, range(len(starts))))
 
 
-def random_int16(n: int, device: torch.device) -> torch.Tensor:
-    """``n`` uniform int16 values (flat), four per 64-bit word, from the device's default
-    generator (on CPU through one seed drawn from it: see :func:`_cpu_words`)."""
-    words = (n + 3) // 4
+def random_values(n: int, device: torch.device) -> torch.Tensor:
+    """``n`` uniform signed ``BITS``-bit integers (flat; int8 at 8 bits), ``64 // BITS`` per
+    64-bit word, from the device's default generator (on CPU through one seed drawn from
+    it: see :func:`_cpu_words`)."""
+    np_int, torch_int = _SIGNED[BITS]
+    per_word = 64 // BITS
+    words = (n + per_word - 1) // per_word
     if torch.device(device).type == "cpu":
-        values = np.empty(4 * words, np.int16)
+        values = np.empty(per_word * words, np_int)
 
         def put(chunk: np.ndarray, where: slice) -> None:
-            values[where] = chunk.view(np.int16)
+            values[where] = chunk.view(np_int)
 
-        _cpu_words(words, put)
+        _cpu_words(words, per_word, put)
         return torch.from_numpy(values[:n])
     out = torch.empty(words, dtype=torch.int64, device=device)
-    out.random_(-(1 << 63), None)  # the full 64-bit range: all 4 int16 lanes uniform
-    return out.view(torch.int16)[:n]
+    out.random_(-(1 << 63), None)  # the full 64-bit range: every lane uniform
+    return out.view(torch_int)[:n]
 
 
 def keep_mask(x: torch.Tensor, p: float) -> torch.Tensor:
     """Boolean mask shaped and laid out like ``x`` (which must be dense): True keeps an element."""
-    bits = random_int16(x.numel(), x.device).as_strided(x.shape, x.stride())
-    return bits >= drop_threshold(p) - LEVELS // 2
+    bits = random_values(x.numel(), x.device).as_strided(x.shape, x.stride())
+    return bits >= drop_threshold(p) - levels() // 2
 
 
 #: bit patterns of the scaled mask values: numpy integer type per torch dtype
@@ -114,24 +137,33 @@ _PATTERNS = {
 }
 
 
+def mask_scale(p: float, dtype: torch.dtype) -> torch.Tensor:
+    """The kept elements' factor ``1 / (1 - effective_p(p))``, rounded to ``dtype`` (as
+    ``F.dropout``'s is)."""
+    q = drop_threshold(p)
+    return torch.tensor(levels() / (levels() - q), dtype=dtype)
+
+
 def scaled_mask(x: torch.Tensor, p: float) -> torch.Tensor:
     """A fresh mask shaped and laid out like dense ``x``, in ``x``'s dtype: ``1 / (1 - q)``
     where an element is kept, 0 where it is dropped (``x * scaled_mask(x, p)`` is dropout)."""
-    q = drop_threshold(p)
-    scale = torch.tensor(LEVELS / (LEVELS - q), dtype=x.dtype)
+    scale = mask_scale(p, x.dtype)
     if x.device.type != "cpu" or x.dtype not in _PATTERNS:
         return keep_mask(x, p).to(x.dtype).mul_(scale.to(x.device))
     np_int, torch_int = _PATTERNS[x.dtype]
     pattern = np_int(int(scale.view(torch_int).item()) % (1 << (8 * np.dtype(np_int).itemsize)))
+    value_int = _SIGNED[BITS][0]
+    per_word = 64 // BITS
     n = x.numel()
-    values = np.empty(4 * ((n + 3) // 4), np_int)
-    threshold = np.int16(q - LEVELS // 2)
+    words = (n + per_word - 1) // per_word
+    values = np.empty(per_word * words, np_int)
+    threshold = value_int(drop_threshold(p) - levels() // 2)
 
     def put(chunk: np.ndarray, where: slice) -> None:  # 0 or the scale's bits, per element
-        keep = chunk.view(np.int16) >= threshold
+        keep = chunk.view(value_int) >= threshold
         np.multiply(keep.view(np.uint8), pattern, out=values[where], dtype=np_int)
 
-    _cpu_words((n + 3) // 4, put)
+    _cpu_words(words, per_word, put)
     return torch.from_numpy(values[:n]).view(x.dtype).as_strided(x.shape, x.stride())
 
 
@@ -159,8 +191,7 @@ class _ReLUDropout(torch.autograd.Function):
         x.relu_().mul_(scaled_mask(x, p))
         ctx.mark_dirty(x)
         ctx.save_for_backward(x)
-        q = drop_threshold(p)
-        ctx.scale = torch.tensor(LEVELS / (LEVELS - q), dtype=x.dtype).item()  # as the mask's
+        ctx.scale = mask_scale(p, x.dtype).item()  # as the mask's
         return x
 
     @staticmethod
@@ -192,3 +223,10 @@ class Dropout(nn.Dropout):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return dropout(x, self.p, self.training)
+
+
+def dropout_record(model: nn.Module) -> dict[str, object]:
+    """What the model's cheap dropout layers really draw, for run records: the random bits
+    per value and, per configured ``p``, the drop probability used (``{"0.1": 0.1015625}``)."""
+    ps = sorted({m.p for m in model.modules() if isinstance(m, Dropout) and m.p > 0})
+    return {"random_bits": BITS, "p_effective": {f"{p:g}": effective_p(p) for p in ps}}

@@ -33,6 +33,22 @@ def _split_optimizer(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], di
     return tensors, {"param_groups": state["param_groups"], "scalars": rest}
 
 
+def _match_parameter_layouts(optimizer: torch.optim.Optimizer) -> None:
+    """Give every per-parameter state tensor its parameter's strides (channels-last weights:
+    safetensors stores them contiguous). The fused Adam kernel walks a parameter and its
+    moments in memory order, so a moment laid out otherwise would be applied scrambled."""
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            entries = optimizer.state.get(param, {})
+            for key, value in entries.items():
+                if (
+                    isinstance(value, torch.Tensor)
+                    and value.shape == param.shape
+                    and value.stride() != param.stride()
+                ):
+                    entries[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
+
+
 def save_state(
     path: str | Path,
     optimizer: torch.optim.Optimizer,
@@ -90,6 +106,7 @@ def load_state(
         optimizer.load_state_dict({"state": state, "param_groups": optim_meta["param_groups"]})
     except (ValueError, KeyError) as exc:
         raise InputError(f"optimiser state does not fit this model/recipe ({exc})", path) from None
+    _match_parameter_layouts(optimizer)
     sched = json.loads(meta.get("scheduler", "null"))
     if scheduler is not None and sched is not None:
         scheduler.load_state_dict(sched)

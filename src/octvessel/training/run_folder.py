@@ -96,6 +96,7 @@ def run_card(
         f"{meta['n_train']} training / {meta['n_val']} validation images (names in splits.json)",
         f"recipe: `{json.dumps(cfg.to_dict(), sort_keys=True)}`",
         f"seed: {cfg.seed}; world size {meta['world_size']}",
+        f"dropout as drawn: `{json.dumps(meta.get('dropout'), sort_keys=True)}` (p at 1/2^bits resolution)",
         f"command: `{meta['command']}`",
         f"hardware: {meta['hardware']}",
         f"versions: octvessel {__version__}, torch {torch.__version__}, python {platform.python_version()}",

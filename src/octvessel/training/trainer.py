@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from octvessel import atomic, layout
 from octvessel.data.sample import Sample
 from octvessel.errors import InputError
+from octvessel.models.dropout import dropout_record
 from octvessel.models.pretrained import CONFIG_NAME, BundleConfig, save_weights
 from octvessel.pixel_size import ModelScale
 from octvessel.precision import autocast_for, resolve_precision
@@ -181,6 +182,13 @@ def train(
         distributed.shutdown(env)
 
 
+def _dropout_note(model: torch.nn.Module) -> str:
+    """``", dropout 0.1 -> 0.1016 (8-bit draws)"``: the drop rate the layers really use."""
+    record = dropout_record(model)
+    rates = ", ".join(f"{p} -> {q:.4f}" for p, q in record["p_effective"].items())
+    return f", dropout {rates} ({record['random_bits']}-bit draws)" if rates else ""
+
+
 def _use_saved_threads(saved: int | None, env: distributed.DistEnv) -> None:
     """Run on with the thread count the checkpoint was written with (CPU convolutions,
     reductions and so the weights differ in their last bits between thread counts)."""
@@ -300,7 +308,12 @@ def _run(
         }
         save_state(run_dir / STATE_NAME, optimizer, position, scheduler, scaler)
         bundle.metadata.update(
-            {"best": best, "best_epoch": best_epoch, "train_config": cfg.to_dict()}
+            {
+                "best": best,
+                "best_epoch": best_epoch,
+                "train_config": cfg.to_dict(),
+                "dropout": dropout_record(model),
+            }
         )
         atomic.write_json(run_dir / CONFIG_NAME, bundle.to_dict())
         atomic.write_text(run_dir / layout.MODEL_CARD, _card(cfg, bundle.metadata, model, history))
@@ -320,7 +333,7 @@ def _run(
             print(
                 f"[train] {cfg.model}: {len(train_samples)} training / {len(val_samples)} validation images, "
                 f"{steps} steps of {cfg.batch * env.world} crops per epoch, epochs {epoch + 1}-{cfg.epochs}, "
-                f"device {device}, precision {cfg.precision}, seed {cfg.seed}",
+                f"device {device}, precision {cfg.precision}, seed {cfg.seed}{_dropout_note(model)}",
                 flush=True,
             )
         while epoch < cfg.epochs:
