@@ -102,13 +102,18 @@ def _cpu_words(n_words: int, per_word: int, out: Callable[[np.ndarray, slice], N
         list(_pool().map(make, range(len(starts))))
 
 
+def _word_layout(n: int) -> tuple[int, int]:
+    """``(values per 64-bit word, words)`` that hold ``n`` ``BITS``-bit values."""
+    per_word = 64 // BITS
+    return per_word, (n + per_word - 1) // per_word
+
+
 def random_values(n: int, device: torch.device) -> torch.Tensor:
     """``n`` uniform signed ``BITS``-bit integers (flat; int8 at 8 bits), ``64 // BITS`` per
     64-bit word, from the device's default generator (on CPU through one seed drawn from
     it: see :func:`_cpu_words`)."""
     np_int, torch_int = _SIGNED[BITS]
-    per_word = 64 // BITS
-    words = (n + per_word - 1) // per_word
+    per_word, words = _word_layout(n)
     if torch.device(device).type == "cpu":
         values = np.empty(per_word * words, np_int)
 
@@ -153,9 +158,8 @@ def scaled_mask(x: torch.Tensor, p: float) -> torch.Tensor:
     np_int, torch_int = _PATTERNS[x.dtype]
     pattern = np_int(int(scale.view(torch_int).item()) % (1 << (8 * np.dtype(np_int).itemsize)))
     value_int = _SIGNED[BITS][0]
-    per_word = 64 // BITS
     n = x.numel()
-    words = (n + per_word - 1) // per_word
+    per_word, words = _word_layout(n)
     values = np.empty(per_word * words, np_int)
     threshold = value_int(drop_threshold(p) - levels() // 2)
 

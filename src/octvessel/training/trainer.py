@@ -182,9 +182,8 @@ def train(
         distributed.shutdown(env)
 
 
-def _dropout_note(model: torch.nn.Module) -> str:
-    """``", dropout 0.1 -> 0.1016 (8-bit draws)"``: the drop rate the layers really use."""
-    record = dropout_record(model)
+def _dropout_note(record: dict) -> str:
+    """``", dropout 0.1 -> 0.1016 (8-bit draws)"`` from :func:`dropout_record`'s record."""
     rates = ", ".join(f"{p} -> {q:.4f}" for p, q in record["p_effective"].items())
     return f", dropout {rates} ({record['random_bits']}-bit draws)" if rates else ""
 
@@ -289,6 +288,8 @@ def _run(
     if resume and epoch >= cfg.epochs:  # finished: nothing to train (result.summary() says so)
         return done
 
+    drawn = dropout_record(model)  # the drop rates the layers really use, recorded once
+
     def save(kind: str, epoch_: int, step_: int, part: EpochState | None) -> None:
         if not env.is_main:
             return
@@ -312,7 +313,7 @@ def _run(
                 "best": best,
                 "best_epoch": best_epoch,
                 "train_config": cfg.to_dict(),
-                "dropout": dropout_record(model),
+                "dropout": drawn,
             }
         )
         atomic.write_json(run_dir / CONFIG_NAME, bundle.to_dict())
@@ -333,7 +334,7 @@ def _run(
             print(
                 f"[train] {cfg.model}: {len(train_samples)} training / {len(val_samples)} validation images, "
                 f"{steps} steps of {cfg.batch * env.world} crops per epoch, epochs {epoch + 1}-{cfg.epochs}, "
-                f"device {device}, precision {cfg.precision}, seed {cfg.seed}{_dropout_note(model)}",
+                f"device {device}, precision {cfg.precision}, seed {cfg.seed}{_dropout_note(drawn)}",
                 flush=True,
             )
         while epoch < cfg.epochs:
