@@ -27,6 +27,10 @@ kept and its gradient is scaled, elsewhere the gradient is zero, exactly as the 
 give it); :class:`~octvessel.models.iternet.ConvBlock` uses it. Under ``torch.compile``
 both fall back to ``F.dropout``, whose random numbers the compiler generates inside the
 fused kernel (same semantics, its own stream).
+
+Accuracy (docs/training.md, "Time to accuracy"): on the short DRIVE recipe these masks
+and torch's ``F.dropout`` end within the recipe's seed-to-seed spread (DRIVE AUC
+0.9618-0.9625 over three runs with these, 0.9573 and 0.9694 over two seeds with torch's).
 """
 
 from __future__ import annotations
