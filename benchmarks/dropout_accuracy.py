@@ -20,11 +20,11 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from shared_data import shared_data
 
 import octvessel.models.iternet as iternet
 from octvessel.cli import main as cli
@@ -43,10 +43,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("-o", "--out", required=True, help="run folder (must not exist)")
     args = ap.parse_args()
-    env = os.environ.get("OCTVESSEL_SHARED_DATA")
-    drive = (
-        Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
-    ) / "DRIVE"
+    drive = shared_data() / "DRIVE"
     if args.dropout == "torch":
         iternet.relu_dropout = torch_relu_dropout
     run = Path(args.out)

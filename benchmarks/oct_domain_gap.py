@@ -55,6 +55,7 @@ from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from oct_real_agreement import real_reconstruction, real_shadow
+from shared_data import shared_data
 
 from octvessel.data import load_dataset
 from octvessel.data.io import read_image
@@ -265,9 +266,7 @@ def phantom_source(seeds: list[int]) -> list[dict[str, Any]]:
 
 
 def octify_source(n: int) -> list[dict[str, Any]]:
-    drive = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "DRIVE"
-    env = os.environ.get("OCTVESSEL_SHARED_DATA")
-    drive = Path(env) / "DRIVE" if env else drive
+    drive = shared_data() / "DRIVE"
     if not drive.is_dir():
         print(f"skip octify: {drive} is absent")
         return []

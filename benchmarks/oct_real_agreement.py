@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from shared_data import shared_data
 
 from octvessel.inference import InferenceConfig
 from octvessel.metrics import auc_roc
@@ -55,17 +56,13 @@ from octvessel.oct.shadows import (
 )
 
 VARIANTS = ("P1", "P2", "P3")
-SPECTRALIS = (
-    Path(__file__).resolve().parents[1].parent / "shared" / "data" / "OCT" / "spectralis_volume"
-)
 #: 1-based inclusive B-scan ranges of the real volume; "held_out" stays out of any training.
 PARTS = {"all": (1, 145), "dev": (1, 99), "held_out": (100, 145)}
 BORDER_PX = 5
 
 
 def spectralis_dir() -> Path:
-    env = os.environ.get("OCTVESSEL_SHARED_DATA")
-    return Path(env) / "OCT" / "spectralis_volume" if env else SPECTRALIS
+    return shared_data() / "OCT" / "spectralis_volume"
 
 
 def real_reconstruction(recon: Path | None, work: Path) -> tuple[Path, dict[str, Any]]:

@@ -18,21 +18,16 @@ segmentations (``DIR/oct-vol-NAME.png``, as in docs/oct.md).
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
+from shared_data import shared_data
 
 from octvessel.oct import detect_boundaries, read_volume
 from octvessel.oct.layers import boundary_errors
 
 NAMES = ("retimat_onh", "HeyexImport_valid")
-
-
-def shared_data() -> Path:
-    env = os.environ.get("OCTVESSEL_SHARED_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def peak_offset(data: np.ndarray, ref: np.ndarray, rpe: np.ndarray) -> float:
