@@ -17,6 +17,7 @@ from octvessel.oct.shadows import (
     shadow_depth,
     shadow_map,
     weak_mask,
+    weak_training_label,
 )
 from octvessel.oct.volume import Volume
 
@@ -39,6 +40,30 @@ def test_shadow_map_finds_the_phantom_vessels(phantom):
         precision = (sm.mask & truth).sum() / max(sm.mask.sum(), 1)
         recall = (sm.mask & truth).sum() / truth.sum()
         assert precision > 0.7 and recall > 0.3, (precision, recall)
+
+
+def test_weak_training_label_is_right_where_it_counts(phantom):
+    truth = phantom.vessels
+    sm = shadow_map(phantom.volume, detect_boundaries(phantom.volume))
+    label, region = weak_training_label(sm)
+    assert label.dtype == bool and region.shape == label.shape == truth.shape
+    assert np.array_equal(label, sm.mask) and not (label & ~region).any()
+    # it leaves the unsure pixels out: the weak mask's edges and faint shadows
+    assert 0.3 < region.mean() < 0.8
+    # inside the region the weak label is mostly right, vessel and background alike
+    accuracy = (label == truth)[region].mean()
+    background = (~label & region).sum()
+    assert accuracy > 0.9 and (truth & ~label & region).sum() / background < 0.05
+    # a stricter negative bound keeps fewer background pixels; one above the threshold is refused
+    _, tight = weak_training_label(sm, negative_z=-0.5)
+    assert tight.sum() < region.sum() and not (tight & ~region).any()
+    with pytest.raises(UsageError, match="negative_z"):
+        weak_training_label(sm, negative_z=3.0)
+    # pixels said not to be background leave the region, the vessel label stays
+    _, fewer = weak_training_label(sm, not_background=truth)
+    assert not (fewer & truth & ~label).any() and (fewer & ~region).sum() == 0
+    with pytest.raises(UsageError, match="not_background"):
+        weak_training_label(sm, not_background=truth[:-1])
 
 
 def test_shapes_dtypes_and_config(phantom):

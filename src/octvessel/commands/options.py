@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import argparse
 
-from octvessel.training.config import DEVICES, OPTIMIZERS, PRECISION_CHOICES, SCHEDULERS
+from octvessel.training.config import (
+    DEVICES,
+    LOSS_REGIONS,
+    OPTIMIZERS,
+    PRECISION_CHOICES,
+    SCHEDULERS,
+)
 
 #: flag -> TrainConfig field, for every scalar recipe setting
 OVERRIDES = {
@@ -68,6 +74,12 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--scheduler", choices=SCHEDULERS)
     g.add_argument("--augment", choices=("reference", "flips", "none"))
     g.add_argument(
+        "--loss-region",
+        choices=LOSS_REGIONS,
+        help="all (default: every pixel of a crop) or fov (only the pixels inside the "
+        "dataset's masks count: a weak label's unsure pixels, a photograph's surround)",
+    )
+    g.add_argument(
         "--precision",
         choices=PRECISION_CHOICES,
         help="auto (default: bf16 on CPUs with AVX512-BF16/AMX and on CUDA, else fp32), "
@@ -110,6 +122,7 @@ def recipe_overrides(args: argparse.Namespace) -> tuple[dict, dict]:
         optimizer=args.optimizer,
         scheduler=args.scheduler,
         augment=args.augment,
+        loss_region=args.loss_region,
         precision=args.precision,
         device=args.device,
         input_spacing_mm=parse_spacing(getattr(args, "spacing", None)),

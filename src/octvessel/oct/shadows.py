@@ -51,6 +51,7 @@ __all__ = [
     "shadow_depth",
     "shadow_map",
     "weak_mask",
+    "weak_training_label",
 ]
 
 
@@ -245,6 +246,36 @@ def shadow_map(
     depth = shadow_depth(slab, spacing, cfg)
     z, mask = weak_mask(depth, spacing, cfg)
     return ShadowMap(slab=slab, depth=depth, z=z, mask=mask, spacing=spacing, config=cfg)
+
+
+def weak_training_label(
+    shadow: ShadowMap, negative_z: float = 0.0, not_background: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(label, region) to train on a weak map where it is sure, and nowhere else.
+
+    ``label`` is the weak mask (vessel where the shadow is strong, ``z > threshold``);
+    ``region`` marks the pixels a loss may count: the weak mask and the pixels with
+    ``z < negative_z`` (shadow depth at most the map's median for 0: very likely no
+    vessel), less ``not_background`` (bool, the map's shape: e.g. where a model or a
+    reader sees a vessel whose shadow is faint). The pixels in between -- the weak mask's
+    soft edges, thin vessels too faint to be sure of -- are left out (``octvessel train
+    --loss-region fov`` with ``region`` as the dataset's masks). Both bool, the map's shape.
+    """
+    if not np.isfinite(negative_z) or negative_z >= shadow.config.threshold:
+        raise UsageError(
+            f"negative_z={negative_z!r}: expected a number below the weak mask's threshold "
+            f"({shadow.config.threshold:g})"
+        )
+    label = np.asarray(shadow.mask, dtype=bool)
+    background = np.asarray(shadow.z) < negative_z
+    if not_background is not None:
+        exclude = np.asarray(not_background, dtype=bool)
+        if exclude.shape != label.shape:
+            raise UsageError(
+                f"not_background has shape {exclude.shape}; expected the map's {label.shape}"
+            )
+        background &= ~exclude
+    return label, label | background
 
 
 def load_surfaces(path: str | Path) -> dict[str, np.ndarray]:

@@ -23,6 +23,7 @@ from octvessel.runtime import DEVICES
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULERS = ("none", "cosine", "plateau")
 LOSSES = ("bce",)
+LOSS_REGIONS = ("all", "fov")
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,10 @@ class TrainConfig(JsonConfig):
         scheduler: ``none``, ``cosine`` (per step, to 0) or ``plateau`` (x0.1 when the
             validation AUC stalls for ``plateau_patience`` epochs).
         loss: ``bce`` -- binary cross-entropy summed over all outputs, equal weights.
+        loss_region: ``all`` (reference: every pixel of a crop counts) or ``fov``: each
+            output's loss is the mean over the crops' mask pixels only, so what lies outside
+            the mask -- a photograph's black surround, or the unsure pixels of a weak label
+            (a dataset whose masks mark where its labels hold) -- is not learned from.
         augment: ``reference`` (IterNet's), ``flips`` or ``none``.
         val_fraction: share of the training images held out for validation (seeded);
             ``val_split`` instead names a dataset split to validate on.
@@ -86,6 +91,7 @@ class TrainConfig(JsonConfig):
     scheduler: str = "none"
     plateau_patience: int = 5
     loss: str = "bce"
+    loss_region: str = "all"
     augment: str = "reference"
     val_fraction: float = 0.0
     val_split: str | None = None
@@ -111,6 +117,7 @@ class TrainConfig(JsonConfig):
             ("optimizer", OPTIMIZERS),
             ("scheduler", SCHEDULERS),
             ("loss", LOSSES),
+            ("loss_region", LOSS_REGIONS),
             ("augment", AUGMENT_MODES),
             ("precision", PRECISION_CHOICES),
             ("device", DEVICES),

@@ -180,8 +180,10 @@ class CropDataset(Dataset):
     """Item ``k`` of epoch ``e``: ``crops_per_image`` augmented crops of one random image.
 
     Returns (x, y): float32 crops_per_image x C x crop x crop and float32
-    crops_per_image x 1 x crop x crop targets in {0, 1}. ``set_epoch`` must be called before
-    each epoch (the trainer does).
+    crops_per_image x 1 x crop x crop targets in {0, 1}; with ``with_region`` (x, y, m), m
+    the crops' masks (float32 crops_per_image x 1 x crop x crop in {0, 1}: the pixels
+    the loss counts, ``loss_region = "fov"``). The crops are the same either way.
+    ``set_epoch`` must be called before each epoch (the trainer does).
     """
 
     def __init__(
@@ -193,7 +195,9 @@ class CropDataset(Dataset):
         augment: AugmentConfig,
         seed: int,
         length: int,
+        with_region: bool = False,
     ) -> None:
+        self.with_region = with_region
         self.items = [
             _Prepared(preprocessing(s.image), s.label.astype(bool), s.fov.astype(bool))
             for s in samples
@@ -207,15 +211,17 @@ class CropDataset(Dataset):
     def __len__(self) -> int:
         return self.length
 
-    def __getitem__(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, k: int) -> tuple[torch.Tensor, ...]:
         rng = np.random.default_rng([self.seed, self.epoch, int(k)])
         item = self.items[int(rng.integers(len(self.items)))]
-        xs, ys = [], []
+        xs, ys, ms = [], [], []
         for _ in range(self.crops_per_image):
-            x, y, _ = random_crop(item.x, item.label, item.fov, self.crop, rng, self.augment)
+            x, y, m = random_crop(item.x, item.label, item.fov, self.crop, rng, self.augment)
             xs.append(x)
             ys.append(y[None].astype(np.float32))
-        return torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ys))
+            ms.append(m[None].astype(np.float32))
+        out = (torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ys)))
+        return (*out, torch.from_numpy(np.stack(ms))) if self.with_region else out
 
 
 class RankSlice(torch.utils.data.Sampler[int]):
@@ -245,12 +251,9 @@ class RankSlice(torch.utils.data.Sampler[int]):
         return (self.steps - self.start_step) * self.b
 
 
-def collate_crops(
-    batch: list[tuple[torch.Tensor, torch.Tensor]],
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(images x crops x C x h x w) -> (images*crops) x C x h x w, same for targets."""
-    xs, ys = zip(*batch, strict=True)
-    return torch.cat(xs), torch.cat(ys)
+def collate_crops(batch: list[tuple[torch.Tensor, ...]]) -> tuple[torch.Tensor, ...]:
+    """(images x crops x C x h x w) -> (images*crops) x C x h x w, same for targets (and masks)."""
+    return tuple(torch.cat(parts) for parts in zip(*batch, strict=True))
 
 
 def build_loader(

@@ -24,9 +24,23 @@ class TrainingError(OctvesselError):
     exit_code = 1
 
 
-def output_losses(outputs: Sequence[torch.Tensor], target: torch.Tensor) -> list[torch.Tensor]:
-    """Binary cross-entropy of each output (the loss is their sum, equal weights)."""
-    return [F.binary_cross_entropy_with_logits(o.float(), target) for o in outputs]
+def output_losses(
+    outputs: Sequence[torch.Tensor], target: torch.Tensor, region: torch.Tensor | None = None
+) -> list[torch.Tensor]:
+    """Binary cross-entropy of each output (the loss is their sum, equal weights).
+
+    ``outputs``: logits N x 1 x H x W; ``target``: float32 N x 1 x H x W in {0, 1};
+    ``region``: None (the mean over every pixel) or float32 N x 1 x H x W in {0, 1}, the
+    pixels that count (the mean over them; 0 when a batch has none).
+    """
+    if region is None:
+        return [F.binary_cross_entropy_with_logits(o.float(), target) for o in outputs]
+    count = region.sum().clamp_min(1.0)
+    return [
+        F.binary_cross_entropy_with_logits(o.float(), target, weight=region, reduction="sum")
+        / count
+        for o in outputs
+    ]
 
 
 @contextlib.contextmanager
@@ -116,14 +130,15 @@ def train_one_epoch(
     """Run the loader's steps; returns True when stopped early (signal or ``on_step``)."""
     model.train()
     t_fetch = time.perf_counter()
-    for x, y in loader:
+    for x, y, *region in loader:
         t_data = time.perf_counter() - t_fetch
         t0 = time.perf_counter()
         x = x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
         y = y.to(device, non_blocking=True)
+        mask = region[0].to(device, non_blocking=True) if region else None
         with autocast_for(device, cfg.precision):
             outputs = model(x)
-        losses = output_losses(outputs, y)
+        losses = output_losses(outputs, y, mask)
         loss = sum(losses)
         if distributed.any_flag(not bool(torch.isfinite(loss)), env, device):
             raise TrainingError(

@@ -238,6 +238,7 @@ def _run(
         augment_config(cfg),
         cfg.seed,
         length=steps * env.world * cfg.images_per_batch,
+        with_region=cfg.loss_region == "fov",
     )
     meta = run_facts(source, cfg, train_samples, val_samples, steps, env, device, command)
     if init_sha is not None:
