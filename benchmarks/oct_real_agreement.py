@@ -80,6 +80,11 @@ def real_reconstruction(recon: Path | None, work: Path) -> tuple[Path, dict[str,
     return recon, json.loads(sidecars[0].read_text())
 
 
+def variant_files(sidecar: dict[str, Any]) -> dict[str, str]:
+    """Variant preset (P1, P2, P3) -> its image file name in a reconstruct sidecar."""
+    return {e["preset"]: k for k, e in sidecar["images"].items() if e.get("preset")}
+
+
 def real_shadow(
     recon: Path, sidecar: dict[str, Any], config: ShadowConfig | None = None
 ) -> tuple[ShadowMap, Any]:
@@ -293,7 +298,7 @@ def main() -> None:
             f"real volume {vol.shape} reconstructed/read and shadow map in {time.perf_counter() - t0:.1f} s"
         )
         report["weak_mask"] = {"config": sm.config.to_dict(), "fraction": float(sm.mask.mean())}
-        names = {v: k for k, e in sidecar["images"].items() for v in [e.get("preset")] if v}
+        names = variant_files(sidecar)
         from octvessel.data.io import read_image
 
         if args.shadow_figure:

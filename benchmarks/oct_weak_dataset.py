@@ -28,7 +28,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from oct_real_agreement import PARTS, real_reconstruction, real_shadow
+from oct_real_agreement import PARTS, VARIANTS, real_reconstruction, real_shadow, variant_files
 from scipy import ndimage
 
 from octvessel.atomic import write_json
@@ -56,16 +56,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         recon, sidecar = real_reconstruction(args.recon, Path(tmp))
         sm, _ = real_shadow(recon, sidecar, ShadowConfig())
-        names = {e["preset"]: k for k, e in sidecar["images"].items() if e.get("preset")}
+        names = variant_files(sidecar)
         seen = None
         if args.exclude_model != "none":
             from octvessel.inference import Predictor
 
             predictor = Predictor.from_pretrained(args.exclude_model)
-            probs = [predictor.predict_file(recon / names[v]) for v in ("P1", "P2", "P3")]
+            probs = [predictor.predict_file(recon / names[v]) for v in VARIANTS]
             seen = ndimage.binary_dilation(np.max(probs, axis=0) >= args.exclude_prob)
         label, region = weak_training_label(sm, args.negative_z, not_background=seen)
-        for variant in ("P1", "P2", "P3"):
+        for variant in VARIANTS:
             image = read_image(recon / names[variant])[rows]
             for c in range(args.copies):
                 name = f"spectralis_dev_{variant}_c{c:02d}"
