@@ -6,13 +6,14 @@ the real volume's P1, P2 and P3 reconstructions as a generic dataset whose label
 shadow map's weak mask and whose masks mark where that label can be trusted
 (:func:`octvessel.oct.shadows.weak_training_label`: strong shadows as vessel, pixels whose
 shadow is at most the median as background, everything in between left out). Thin
-vessels cast faint shadows, so a pixel where ``--exclude-model`` (default: the shipped
-``iternet-oct``) gives a probability of ``--exclude-prob`` or more in any variant (grown
-by one pixel) is not taken as background either. Train on it with ``octvessel train
+vessels cast faint shadows, so a pixel where an ``--exclude-model`` (default: the shipped
+``iternet-oct``; repeat it for several, each run at its own pixel size) gives a probability
+of ``--exclude-prob`` or more in any variant (grown by one pixel) is not taken as
+background either. Train on it with ``octvessel train
 --loss-region fov`` so that only the trusted pixels count.
 
     python benchmarks/oct_weak_dataset.py -o runs/data/real-weak [--recon DIR] \
-        [--copies 12] [--negative-z 0] [--exclude-model iternet-oct|none] [--exclude-prob 0.2]
+        [--copies 12] [--negative-z 0] [--exclude-model iternet-oct|none ...] [--exclude-prob 0.2]
 
 Each variant is written ``--copies`` times under different names, so that pooled with a
 simulated set of a hundred-odd images the real volume is drawn often enough (the trainer
@@ -43,12 +44,14 @@ def main() -> None:
     ap.add_argument("--copies", type=int, default=12, help="names per variant (default 12)")
     ap.add_argument("--negative-z", type=float, default=0.0,
                     help="background where the shadow's z-score is below this (default 0)")  # fmt: skip
-    ap.add_argument("--exclude-model", default="iternet-oct",
-                    help="never background where this model sees vessel ('none': off)")  # fmt: skip
+    ap.add_argument("--exclude-model", action="append",
+                    help="never background where this model sees vessel (repeatable; default "
+                         "iternet-oct; 'none': off)")  # fmt: skip
     ap.add_argument("--exclude-prob", type=float, default=0.2,
                     help="probability from which --exclude-model's pixels are excluded")  # fmt: skip
     ap.add_argument("--overwrite", action="store_true")
     args = ap.parse_args()
+    models = [m for m in (args.exclude_model or ["iternet-oct"]) if m != "none"]
     if args.output.exists() and any(args.output.iterdir()) and not args.overwrite:
         sys.exit(f"{args.output}: exists and is not empty (give --overwrite)")
     first, last = PARTS["dev"]
@@ -58,11 +61,13 @@ def main() -> None:
         sm, _ = real_shadow(recon, sidecar, ShadowConfig())
         names = variant_files(sidecar)
         seen = None
-        if args.exclude_model != "none":
+        if models:
             from octvessel.inference import Predictor
 
-            predictor = Predictor.from_pretrained(args.exclude_model)
-            probs = [predictor.predict_file(recon / names[v]) for v in VARIANTS]
+            probs = []
+            for model in models:
+                predictor = Predictor.from_pretrained(model)
+                probs += [predictor.predict_file(recon / names[v]) for v in VARIANTS]
             seen = ndimage.binary_dilation(np.max(probs, axis=0) >= args.exclude_prob)
         label, region = weak_training_label(sm, args.negative_z, not_background=seen)
         for variant in VARIANTS:
@@ -80,7 +85,7 @@ def main() -> None:
         "held_out_bscans": list(PARTS["held_out"]),
         "shadow": sm.config.to_dict(),
         "negative_z": args.negative_z,
-        "exclude_model": args.exclude_model,
+        "exclude_models": models,
         "exclude_prob": args.exclude_prob,
         "copies": args.copies,
         "vessel_fraction": float(label[rows].mean()),
