@@ -2,9 +2,9 @@
 
 On an OCT en-face grid the rows (B-scans, 30-50 um apart) are 2.7x coarser than the
 columns (A-scans, 11-18 um). ``2 x`` the physical distance transform on the skeleton (the
-width of ``oct_domain_gap.py``) is then quantised to ``2 x`` the row pitch for every vessel
-that runs along the B-scans: its median on a 29.8 um-row grid is 60 um and on a 49.6 um-row
-grid 99 um whatever the vessels are. This script prints that width over the whole skeleton
+width of ``oct_domain_gap.py``) comes in steps of ``2 x`` the row pitch for a vessel that runs
+along the B-scans, and is ``2 x`` the row pitch for any such vessel one or two rows thick:
+60 um on a 29.8 um-row grid, 99 um on a 49.6 um-row grid. This script prints that width over the whole skeleton
 and, next to it, over the skeleton points where the vessel crosses the B-scans (its
 cross-section lies within 25 deg of the fast axis, from the structure tensor of the mask in
 mm, sigma 1.5 px), where the width is resolved in A-scan steps. Only the second compares
