@@ -97,14 +97,25 @@ def contrast(image: np.ndarray, mask: np.ndarray, spacing: tuple[float, float]) 
     }
 
 
-def widths_um(mask: np.ndarray, spacing: tuple[float, float]) -> dict[str, float]:
+def skeleton_widths(
+    mask: np.ndarray, spacing: tuple[float, float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """(skeleton, bool H x W; width map, um: ``2 x`` the physical distance transform).
+
+    ``mask``: bool H x W; ``spacing``: (row, col) mm per pixel. The widths of a mask are
+    ``width[skeleton]``.
+    """
     from skimage.morphology import skeletonize
 
+    width = 2000.0 * ndimage.distance_transform_edt(mask, sampling=spacing)
+    return skeletonize(mask), width
+
+
+def widths_um(mask: np.ndarray, spacing: tuple[float, float]) -> dict[str, float]:
     if not mask.any():
         return {"median": float("nan"), "p90": float("nan")}
-    d = ndimage.distance_transform_edt(mask, sampling=spacing) * 1000.0
-    sk = skeletonize(mask)
-    w = 2.0 * d[sk]
+    skeleton, width = skeleton_widths(mask, spacing)
+    w = width[skeleton]
     return {"median": float(np.median(w)), "p90": float(np.percentile(w, 90))}
 
 

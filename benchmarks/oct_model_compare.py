@@ -23,6 +23,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from oct_real_agreement import PAIRS, VARIANTS
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -74,13 +76,13 @@ def main() -> None:
 
 def print_table(report: dict[str, Any]) -> None:
     def v3(r: dict, key: str, field: str = "auc_roc") -> str:
-        return " / ".join(f"{r[key][v][field]:.4f}" for v in ("P1", "P2", "P3"))
+        return " / ".join(f"{r[key][v][field]:.4f}" for v in VARIANTS)
 
     def real3(r: dict, part: str, field: str) -> str:
-        return " / ".join(f"{r['real'][part][v][field]:.3f}" for v in ("P1", "P2", "P3"))
+        return " / ".join(f"{r['real'][part][v][field]:.3f}" for v in VARIANTS)
 
     def pairs(r: dict, part: str, field: str) -> str:
-        return " / ".join(f"{r['real'][part][p][field]:.3f}" for p in ("P1-P2", "P1-P3", "P2-P3"))
+        return " / ".join(f"{r['real'][part][f'{a}-{b}'][field]:.3f}" for a, b in PAIRS)
 
     rows = [
         ("plain phantoms AUC P1 / P2 / P3", lambda r: v3(r, "plain")),
@@ -93,7 +95,7 @@ def print_table(report: dict[str, Any]) -> None:
         ("real Dice, held out, inner", lambda r: pairs(r, "held_out", "dice_inner")),
         ("real prob. correlation, all", lambda r: pairs(r, "all", "prob_corr")),
         ("real border share", lambda r: " / ".join(
-            f"{r['real']['border'][v]:.3f}" for v in ("P1", "P2", "P3"))),
+            f"{r['real']['border'][v]:.3f}" for v in VARIANTS)),
     ]  # fmt: skip
     models = list(report)
     print("| | " + " | ".join(models) + " |")

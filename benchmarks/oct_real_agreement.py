@@ -30,6 +30,7 @@ B-scan numbers are 1-based (the file names ``bscans/N-Input.tif``).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import sys
@@ -56,6 +57,7 @@ from octvessel.oct.shadows import (
 )
 
 VARIANTS = ("P1", "P2", "P3")
+PAIRS = tuple(itertools.combinations(VARIANTS, 2))  # (P1, P2), (P1, P3), (P2, P3)
 #: 1-based inclusive B-scan ranges of the real volume; "held_out" stays out of any training.
 PARTS = {"all": (1, 145), "dev": (1, 99), "held_out": (100, 145)}
 BORDER_PX = 5
@@ -118,7 +120,7 @@ def agreement(
             "weak_recall": inter / max(float(w.sum()), 1.0),
             "vessel_fraction": float(m.mean()),
         }
-    for a, b in (("P1", "P2"), ("P1", "P3"), ("P2", "P3")):
+    for a, b in PAIRS:
         if a in masks and b in masks:
             ma, mb = masks[a], masks[b]
             ia, ib = ma & inner, mb & inner

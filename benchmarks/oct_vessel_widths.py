@@ -23,9 +23,8 @@ import json
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
+from oct_domain_gap import skeleton_widths
 from skimage.feature import structure_tensor
-from skimage.morphology import skeletonize
 
 from octvessel.data.datasets import load_dataset
 
@@ -41,14 +40,13 @@ def skeleton_widths_um(
     """
     if not mask.any():
         return np.zeros(0), np.zeros(0)
-    dist = ndimage.distance_transform_edt(mask, sampling=spacing) * 1000.0
-    skel = skeletonize(mask)
+    skel, width = skeleton_widths(mask, spacing)
     a_rr, a_rc, a_cc = structure_tensor(mask.astype(np.float64), sigma=1.5, order="rc")
     rr, rc, cc = a_rr / spacing[0] ** 2, a_rc / (spacing[0] * spacing[1]), a_cc / spacing[1] ** 2
     # angle of the dominant gradient (the vessel's cross-section) from the column axis
     theta = 0.5 * np.arctan2(2.0 * rc, cc - rr)
     across = np.abs(theta) < np.deg2rad(ACROSS_DEG)
-    return 2.0 * dist[skel], 2.0 * dist[skel & across]
+    return width[skel], width[skel & across]
 
 
 def _stats(w: np.ndarray) -> dict[str, float]:
